@@ -1,0 +1,108 @@
+"""Center-shifted Gaussian diffusion (the N2LDiff forward process, posterior and training target).
+
+Images live in [-1, 1]: the low-light target is ``x0 = 2 low - 1`` and the encoder's center estimate
+enters as ``c = 2 center - 1``. The forward process drifts the mean from x0 to c:
+
+    x_t = sqrt(ab_t) x0 + (1 - sqrt(ab_t)) c + sqrt(1 - ab_t) eps
+
+Equivalently the residual ``r_t = x_t - c`` follows a standard DDPM with data ``r_0 = x0 - c``. The
+network predicts the *shifted* noise ``eps' = eps + k_t c`` with ``k_t = (1 - sqrt(ab_t)) / sqrt(1 - ab_t)``
+(``extra_term_coef1``), so that ``x0 = (x_t - sqrt(1 - ab_t) eps') / sqrt(ab_t)`` as in plain DDPM.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from n2ldiff.diffusion.schedule import Schedule
+
+
+def extract(coefs: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """coefs[t] broadcast to x's shape (B -> B x 1 x 1 x 1)."""
+    return coefs.to(x.device)[t].reshape(-1, *([1] * (x.ndim - 1))).to(x.dtype)
+
+
+def to_model_range(img: torch.Tensor) -> torch.Tensor:
+    """[0, 1] image -> [-1, 1]."""
+    return img * 2 - 1
+
+
+def from_model_range(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] -> [0, 1], clamped."""
+    return (x.clamp(-1, 1) + 1) / 2
+
+
+class CenterShiftedDiffusion:
+    """Forward process, x0 prediction and posterior of the center-shifted diffusion (no networks)."""
+
+    def __init__(self, schedule: Schedule, clip_denoised: bool = True) -> None:
+        self.schedule = schedule
+        self.clip_denoised = clip_denoised
+
+    @property
+    def num_timesteps(self) -> int:
+        return self.schedule.num_timesteps
+
+    def shifted_noise(self, noise: torch.Tensor, t: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+        """The training target eps' = eps + k_t c (c in [-1, 1])."""
+        return noise + extract(self.schedule.extra_term_coef1, t, noise) * center
+
+    def q_sample(
+        self, x0: torch.Tensor, t: torch.Tensor, center: torch.Tensor, noise: torch.Tensor
+    ) -> torch.Tensor:
+        """Sample x_t ~ q(x_t | x0, c). All of x0, center are in [-1, 1]; ``noise`` is not modified."""
+        s = self.schedule
+        eps_shifted = self.shifted_noise(noise, t, center)
+        return (
+            extract(s.sqrt_alphas_cumprod, t, x0) * x0
+            + extract(s.sqrt_one_minus_alphas_cumprod, t, x0) * eps_shifted
+        )
+
+    def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps_shifted: torch.Tensor) -> torch.Tensor:
+        """x0 from the predicted shifted noise, clamped to [-1, 1] when ``clip_denoised``."""
+        s = self.schedule
+        x0 = (
+            extract(s.sqrt_recip_alphas_cumprod, t, x_t) * x_t
+            - extract(s.sqrt_recipm1_alphas_cumprod, t, x_t) * eps_shifted
+        )
+        return x0.clamp(-1, 1) if self.clip_denoised else x0
+
+    def eps_from_x0(
+        self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor, center: torch.Tensor
+    ) -> torch.Tensor:
+        """Noise of the residual process implied by x0: (r_t - sqrt(ab) r_0) / sqrt(1 - ab)."""
+        s = self.schedule
+        r_t, r_0 = x_t - center, x0 - center
+        return (r_t - extract(s.sqrt_alphas_cumprod, t, x_t) * r_0) / extract(
+            s.sqrt_one_minus_alphas_cumprod, t, x_t
+        )
+
+    def posterior(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, center: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and log-variance of q(x_{t-1} | x_t, x0, c).
+
+        The center term ``extra_term_coef2 = 1 - coef1 - coef2`` is what makes this the standard DDPM
+        posterior of the residual r = x - c, shifted back by c.
+        """
+        s = self.schedule
+        mean = (
+            extract(s.posterior_mean_coef1, t, x_t) * x0
+            + extract(s.posterior_mean_coef2, t, x_t) * x_t
+            + extract(s.extra_term_coef2, t, x_t) * center
+        )
+        return mean, extract(s.posterior_log_variance_clipped, t, x_t)
+
+    def p_sample(
+        self,
+        eps_shifted: torch.Tensor,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        center: torch.Tensor,
+        noise: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One ancestral step given the network's output: returns (x_{t-1}, x0_hat). No noise at t = 0."""
+        x0 = self.predict_x0(x_t, t, eps_shifted)
+        mean, log_var = self.posterior(x0, x_t, t, center)
+        nonzero = (t != 0).to(x_t.dtype).reshape(-1, *([1] * (x_t.ndim - 1)))
+        return mean + nonzero * (0.5 * log_var).exp() * noise, x0

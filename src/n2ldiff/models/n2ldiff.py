@@ -1,0 +1,128 @@
+"""``N2LDiff``: the two networks (condition encoder + denoising U-Net) and their weights on disk.
+
+A saved model is a directory with ``config.json`` (a ``PipelineConfig``) and ``model.safetensors``
+(optionally ``model_ema.safetensors``). Nothing pickled is ever loaded here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from n2ldiff.config import ModelConfig, PipelineConfig, from_dict, to_dict
+from n2ldiff.errors import N2LDiffError
+from n2ldiff.models.blocks import init_like_original
+from n2ldiff.models.encoder import ConditionEncoder
+from n2ldiff.models.unet import DenoisingUNet
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+EMA_WEIGHTS_NAME = "model_ema.safetensors"
+
+
+def sha256_of_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class N2LDiff(nn.Module):
+    """Condition encoder + denoiser. ``forward`` is not defined: the diffusion code calls the parts."""
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or PipelineConfig()
+        m = self.config.model
+        self.encoder = ConditionEncoder(
+            m.base_channels, m.channel_mults, 12, 3, m.weight_norm, m.instance_norm
+        )
+        self.denoiser = DenoisingUNet(m.base_channels, m.channel_mults, 6, 3, m.weight_norm, m.instance_norm)
+        init_like_original(self)
+
+    @property
+    def model_config(self) -> ModelConfig:
+        return self.config.model
+
+    def encode(self, normal: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Normal-light image in [0, 1] -> (center in [0, 1] nominal, the denoiser's feature maps)."""
+        center, feats = self.encoder(normal)
+        return center, feats[: len(self.config.model.channel_mults)]
+
+    def denoise(
+        self, x_t: torch.Tensor, t: torch.Tensor, normal: torch.Tensor, feats: list[torch.Tensor]
+    ) -> torch.Tensor:
+        return self.denoiser(x_t, t, normal, feats)
+
+    # ----------------------------------------------------------------------------------- persistence
+    def save_pretrained(
+        self, directory: str | Path, ema_state: dict[str, torch.Tensor] | None = None
+    ) -> Path:
+        """Write config.json + model.safetensors (+ model_ema.safetensors) atomically into ``directory``."""
+        directory = Path(directory)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        try:
+            (tmp / CONFIG_NAME).write_text(json.dumps(to_dict(self.config), indent=2) + "\n")
+            state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "n2ldiff"})
+            if ema_state is not None:
+                ema = {k: v.detach().contiguous().cpu() for k, v in ema_state.items()}
+                save_file(ema, str(tmp / EMA_WEIGHTS_NAME), metadata={"format": "n2ldiff"})
+            if directory.exists():
+                shutil.rmtree(directory)
+            os.replace(tmp, directory)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return directory
+
+    @classmethod
+    def from_pretrained(
+        cls, directory: str | Path, use_ema: bool = True, device: str | torch.device = "cpu"
+    ) -> N2LDiff:
+        """Load a directory written by ``save_pretrained`` or ``n2ldiff convert``.
+
+        EMA weights are used when present and ``use_ema`` is true.
+        """
+        directory = Path(directory)
+        config_path = directory / CONFIG_NAME
+        if not config_path.is_file():
+            raise N2LDiffError(f"{directory}: not a model directory (no {CONFIG_NAME})")
+        try:
+            raw = json.loads(config_path.read_text())
+        except json.JSONDecodeError as err:
+            raise N2LDiffError(f"{config_path}: invalid JSON ({err})") from None
+        config = from_dict(PipelineConfig, raw, where=str(config_path))
+        model = cls(config)
+        weights = cls.weights_path(directory, use_ema)
+        try:
+            state = load_file(str(weights))
+        except (SafetensorError, OSError) as err:
+            raise N2LDiffError(f"{weights}: unreadable weights ({err})") from None
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+            raise N2LDiffError(f"{weights}: weights do not match config.json ({what})")
+        return model.to(device).eval()
+
+    @staticmethod
+    def weights_path(directory: str | Path, use_ema: bool = True) -> Path:
+        directory = Path(directory)
+        ema = directory / EMA_WEIGHTS_NAME
+        if use_ema and ema.is_file():
+            return ema
+        plain = directory / WEIGHTS_NAME
+        if not plain.is_file():
+            raise N2LDiffError(f"{directory}: no {WEIGHTS_NAME}")
+        return plain

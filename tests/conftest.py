@@ -1,0 +1,63 @@
+"""Shared test fixtures: paths to ../shared, the original-code reference tensors, tiny models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("N2LDIFF_SHARED", REPO_ROOT.parent / "shared"))
+ORIGINAL_FIXTURE = SHARED / "fixtures" / "original_n2ldiff"
+
+
+@pytest.fixture(autouse=True)
+def _deterministic_threads():
+    # The fixture tensors were made with 2 threads; keep CPU reductions comparable.
+    torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"shared data folder not found at {SHARED} (set N2LDIFF_SHARED)")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def original_io(shared_dir) -> dict[str, torch.Tensor]:
+    return load_file(str(ORIGINAL_FIXTURE / "tiny_io.safetensors"))
+
+
+@pytest.fixture(scope="session")
+def original_tiny_state(shared_dir) -> dict[str, torch.Tensor]:
+    return load_file(str(ORIGINAL_FIXTURE / "tiny_weights.safetensors"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(original_tiny_state):
+    from n2ldiff.convert import convert_state_dict
+
+    return convert_state_dict(original_tiny_state).eval()
+
+
+@pytest.fixture()
+def write_original_ckpt(tmp_path):
+    """Write a Lightning-style checkpoint in the original key layout; returns its path."""
+
+    def write(state: dict[str, torch.Tensor], name: str = "original.ckpt", **extra) -> Path:
+        path = tmp_path / name
+        ckpt = {
+            "epoch": 3,
+            "global_step": 1234,
+            "pytorch-lightning_version": "1.9.0",
+            "state_dict": dict(state),
+        }
+        ckpt.update(extra)
+        torch.save(ckpt, path)
+        return path
+
+    return write
