@@ -61,3 +61,17 @@ def write_original_ckpt(tmp_path):
         return path
 
     return write
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A fast, randomly initialised model directory (width 4, two levels) for I/O-level tests."""
+    from n2ldiff.config import DiffusionConfig, ModelConfig, PipelineConfig
+    from n2ldiff.models.n2ldiff import N2LDiff
+
+    torch.manual_seed(0)
+    config = PipelineConfig(
+        model=ModelConfig(base_channels=4, channel_mults=(1, 2)),
+        diffusion=DiffusionConfig(sampler="ddim", steps=3),
+    )
+    return N2LDiff(config).save_pretrained(tmp_path_factory.mktemp("models") / "tiny")

@@ -1,0 +1,386 @@
+"""Shards: the unit of work of the dataset builders, and the three ways of running them.
+
+A shard is a fixed list of images (consecutive in sorted image-id order) with the output paths and
+seeds of each. ``build_shard`` processes one shard and is the *same* function whether it runs in the
+calling process, in a local worker process (``run_local_pool``) or as a Ray task (``run_ray``):
+
+* it loads the model once per process (cached by model directory, device and sampling settings);
+* it skips outputs listed in ``skip`` (already recorded as complete by an earlier run);
+* it writes each image atomically (``write_image``), then appends one record to the shard's own
+  manifest ``shards/<shard>/manifest.jsonl`` (one writer per file, so it is safe on shared filesystems);
+* images that cannot be read or generated are returned as failures, the rest go on;
+* when every image of the shard is complete it writes the done-marker ``shards/<shard>.done``.
+
+Workers need the source tree, the output tree and the model directory at the same paths (one machine,
+or a shared filesystem on a cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import n2ldiff
+from n2ldiff.errors import N2LDiffError
+
+__all__ = [
+    "ImageTask",
+    "OutputSpec",
+    "ShardResult",
+    "ShardTask",
+    "build_shard",
+    "run_in_process",
+    "run_local_pool",
+    "run_ray",
+]
+
+SHARDS_DIR = "shards"
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One output of an image: user ``seed``, the per-image ``image_seed`` derived from it, the path."""
+
+    seed: int
+    image_seed: int
+    rel: str  # relative to the output root, POSIX
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    """An image (``key``: its id) read from ``src`` (relative to the source root) and its outputs."""
+
+    key: str
+    src: str
+    outputs: tuple[OutputSpec, ...]
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """Everything a worker needs to process one shard (plain data: picklable, sent to workers)."""
+
+    name: str
+    src_root: str
+    out_root: str
+    images: tuple[ImageTask, ...]
+    skip: frozenset[str]
+    model_dir: str | None
+    device: str
+    sampler: str | None
+    steps: int | None
+    jpeg_quality: int
+    min_side: int = 16
+    threads: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # copied into every manifest record
+
+    @property
+    def n_outputs(self) -> int:
+        return sum(len(image.outputs) for image in self.images)
+
+
+@dataclass
+class ShardResult:
+    """What ``build_shard`` did: counts, failures ``{"image", "input", "seed", "reason"}``, time, host."""
+
+    name: str
+    written: int = 0
+    skipped: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    host: str = ""
+    done: bool = False
+
+
+def shard_dir(out_root: str | Path, name: str) -> Path:
+    return Path(out_root) / SHARDS_DIR / name
+
+
+def done_marker(out_root: str | Path, name: str) -> Path:
+    return Path(out_root) / SHARDS_DIR / f"{name}.done"
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
+        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
+    )
+    tmp = Path(handle.name)
+    try:
+        with handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------------------------- model cache
+
+_METHODS: dict[tuple[Any, ...], Any] = {}
+
+
+def _method_key(model_dir: str | None, device: str, sampler: str | None, steps: int | None) -> tuple:
+    return (None if model_dir is None else os.path.abspath(model_dir), str(device), sampler, steps)
+
+
+def load_method(model_dir: str | None, device: str, sampler: str | None, steps: int | None) -> Any:
+    """The ``N2LDiffMethod`` for these options, loaded once per process."""
+    key = _method_key(model_dir, device, sampler, steps)
+    if key not in _METHODS:
+        from n2ldiff.pipeline import LowLightPipeline
+
+        pipe = LowLightPipeline.from_pretrained(model_dir, device=device)
+        _METHODS[key] = pipe.method(sampler=sampler, steps=steps)
+    return _METHODS[key]
+
+
+def remember_method(
+    model_dir: str | None, device: str, sampler: str | None, steps: int | None, method
+) -> None:
+    """Put an already loaded method in this process's cache (the in-process path reuses the driver's)."""
+    _METHODS[_method_key(model_dir, device, sampler, steps)] = method
+
+
+# --------------------------------------------------------------------------------- the shard function
+
+
+def _one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def _orientation(path: Path) -> int:
+    """EXIF orientation of the stored file (1 when absent or unreadable)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            value = int(img.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - decoding errors are reported by read_image
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def _undo_orientation(x, orientation: int):
+    """Inverse of ``read_image``'s EXIF transpose on a 3xHxW tensor: back to the stored pixel grid.
+
+    Annotations (VOC boxes, COCO width/height) refer to the stored grid, and the written JPEG carries no
+    EXIF, so the output must have the stored width and height.
+    """
+    import torch
+
+    if orientation == 2:
+        return x.flip(-1)
+    if orientation == 3:
+        return x.flip(-1).flip(-2)
+    if orientation == 4:
+        return x.flip(-2)
+    if orientation == 5:
+        return x.transpose(-1, -2)
+    if orientation == 6:
+        return torch.rot90(x, 1, dims=(-2, -1))
+    if orientation == 7:
+        return x.transpose(-1, -2).flip(-1).flip(-2)
+    if orientation == 8:
+        return torch.rot90(x, -1, dims=(-2, -1))
+    return x
+
+
+def build_shard(task: ShardTask, on_image: Callable[[int], None] | None = None) -> ShardResult:
+    """Process one shard (see the module docstring). ``on_image(n)`` is called after n outputs."""
+    import torch
+
+    from n2ldiff.data.io import read_image, write_image
+    from n2ldiff.inference.manifest import ManifestWriter, run_info
+
+    started = time.perf_counter()
+    if task.threads:
+        torch.set_num_threads(task.threads)
+    result = ShardResult(name=task.name, host=socket.gethostname())
+    src_root, out_root = Path(task.src_root), Path(task.out_root)
+    todo = [im for im in task.images if any(o.rel not in task.skip for o in im.outputs)]
+    result.skipped = task.n_outputs - sum(
+        len([o for o in im.outputs if o.rel not in task.skip]) for im in todo
+    )
+    if todo:
+        method = load_method(task.model_dir, task.device, task.sampler, task.steps)
+        info = run_info()
+        with ManifestWriter(shard_dir(out_root, task.name)) as manifest:
+            for image in todo:
+                outputs = [o for o in image.outputs if o.rel not in task.skip]
+                src = src_root / image.src
+                try:
+                    loaded = read_image(src, min_side=task.min_side)
+                except N2LDiffError as err:
+                    reason = str(err).removeprefix(f"{src}: ")
+                    for o in outputs:
+                        result.failed.append(
+                            {"image": image.key, "input": image.src, "seed": o.seed, "reason": reason}
+                        )
+                    if on_image:
+                        on_image(len(outputs))
+                    continue
+                orientation = _orientation(src)
+                for o in outputs:
+                    t0 = time.perf_counter()
+                    target = out_root / o.rel
+                    fmt = "png" if target.suffix.lower() == ".png" else "jpg"
+                    try:
+                        low = method(loaded.rgb[None], [o.image_seed])[0]
+                        if not torch.isfinite(low).all():
+                            raise RuntimeError("model returned NaN or infinite values")
+                        low = _undo_orientation(low.detach().to("cpu", torch.float32), orientation)
+                        alpha = loaded.alpha if fmt == "png" and orientation == 1 else None
+                        write_image(target, low, alpha, fmt, task.jpeg_quality)
+                    except Exception as err:  # noqa: BLE001 - one failing image must not stop the shard
+                        result.failed.append(
+                            {"image": image.key, "input": image.src, "seed": o.seed, "reason": _one_line(err)}
+                        )
+                    else:
+                        manifest.write(
+                            {
+                                "image": image.key,
+                                "input": image.src,
+                                "input_sha256": loaded.sha256,
+                                "seed": o.seed,
+                                "image_seed": o.image_seed,
+                                "output": o.rel,
+                                "method": method.name,
+                                "settings": dict(method.settings),
+                                "weights_sha256": method.weights_sha256,
+                                **task.extra,
+                                "jpeg_quality": task.jpeg_quality if fmt == "jpg" else None,
+                                "size": [int(low.shape[-2]), int(low.shape[-1])],
+                                "version": n2ldiff.__version__,
+                                "seconds": round(time.perf_counter() - t0, 4),
+                                "shard": task.name,
+                                "status": "ok",
+                                "run": info,
+                            }
+                        )
+                        result.written += 1
+                    if on_image:
+                        on_image(1)
+    if not result.failed:
+        marker = {"shard": task.name, "outputs": task.n_outputs, "host": result.host}
+        _write_text_atomic(done_marker(out_root, task.name), json.dumps(marker) + "\n")
+        result.done = True
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+# ---------------------------------------------------------------------------------------- executors
+
+
+def run_in_process(
+    tasks: Sequence[ShardTask], on_image: Callable[[int], None] | None = None
+) -> Iterator[ShardResult]:
+    """Run shards one after another in this process (threads, if set, are restored afterwards)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    try:
+        for task in tasks:
+            yield build_shard(task, on_image)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+def default_threads(workers: int) -> int:
+    """Torch threads per worker so that ``workers`` processes share the machine's cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def run_local_pool(tasks: Sequence[ShardTask], workers: int) -> Iterator[ShardResult]:
+    """Run shards on ``workers`` spawned local processes; each loads the model once, shards in any order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = default_threads(workers)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
+    ) as pool:
+        futures = [pool.submit(build_shard, task) for task in tasks]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def import_ray() -> Any:
+    """Import Ray, or explain how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise N2LDiffError(
+            "--ray needs Ray, which is not installed: pip install 'n2ldiff[ray]' (on every node of a cluster)"
+        ) from None
+    return ray
+
+
+def init_ray(address: str | None, num_cpus: int | None = None) -> Any:
+    """Connect to Ray: ``None`` = the already initialised instance (else a local one), ``local`` = start a
+    local instance, ``auto`` = the cluster this machine belongs to, or an address (``host:6379``,
+    ``ray://host:10001``)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    try:
+        if address in (None, "", "local"):
+            ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        raise N2LDiffError(f"cannot connect to Ray at {address!r}: {_one_line(err)}") from None
+    return ray
+
+
+def run_ray(
+    tasks: Sequence[ShardTask], gpus_per_task: float | None = None, cpus_per_task: float = 1
+) -> Iterator[ShardResult]:
+    """One Ray task per shard on the current Ray instance (``init_ray`` first).
+
+    ``gpus_per_task`` None: 1 when the cluster has GPUs, else 0 (CPU tasks). Torch threads per CPU task
+    follow ``cpus_per_task``.
+    """
+    ray = import_ray()
+    if gpus_per_task is None:
+        gpus_per_task = 1 if ray.cluster_resources().get("GPU", 0) > 0 else 0
+    threads = max(1, int(cpus_per_task))
+    remote = ray.remote(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=2)(build_shard)
+    pending = [remote.remote(_with_threads(task, threads)) for task in tasks]
+    try:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    except BaseException:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+        raise
+
+
+def _with_threads(task: ShardTask, threads: int) -> ShardTask:
+    from dataclasses import replace
+
+    return task if task.threads else replace(task, threads=threads)

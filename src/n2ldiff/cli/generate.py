@@ -1,0 +1,91 @@
+"""``n2ldiff generate`` (diffusion) and ``n2ldiff simulate`` (physics baselines): files in, files out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from n2ldiff.cli.app import app, console, user_errors
+
+SEEDS_HELP = "One output per input per seed (name_s<seed>.png)."
+
+
+def _run(method, inputs: list[str], out: Path, seeds: list[int], **options) -> None:
+    from n2ldiff.data.io import collect_inputs
+    from n2ldiff.inference.runner import run_jobs
+
+    files = collect_inputs(inputs, exclude=[out])
+    console.print(f"{len(files)} input image(s) x {len(seeds)} seed(s) with {method.name} {method.settings}")
+    summary = run_jobs(files, out, seeds, method, **options)
+    for failure in summary.failed:
+        console.print(f"[red]failed[/] {failure}", highlight=False)
+    console.print(summary.describe(), highlight=False)
+    if summary.exit_code:
+        raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+@user_errors
+def generate(
+    inputs: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    model: Path | None = typer.Option(None, help="Model directory (default: the shipped default model)."),
+    seeds: list[int] = typer.Option([3407], "--seeds", "-s", help=SEEDS_HELP),
+    sampler: str | None = typer.Option(None, help="ddpm | ddim | dpm-solver++ (default: the model's)."),
+    steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
+    eta: float | None = typer.Option(None, help="DDIM stochasticity (0 = deterministic)."),
+    start: str | None = typer.Option(None, help="center+noise (default) or center (the original's)."),
+    batch_size: int = typer.Option(1, help="Images of equal size sampled together."),
+    device: str = typer.Option("auto", help="cpu | cuda | auto."),
+    image_format: str = typer.Option("png", "--format", help="png | jpg."),
+    jpeg_quality: int = typer.Option(95, help="JPEG quality when --format jpg."),
+    resume: bool = typer.Option(False, "--resume", help="Skip outputs already complete."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Turn normal-light photos into realistic low-light ones with N2LDiff."""
+    from n2ldiff.inference.methods import load_method
+
+    method = load_method("n2ldiff", model, device, sampler, steps, eta=eta, start=start)
+    _run(
+        method,
+        inputs,
+        out,
+        seeds,
+        batch_size=batch_size,
+        image_format=image_format,
+        jpeg_quality=jpeg_quality,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+
+@app.command()
+@user_errors
+def simulate(
+    inputs: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
+    method: str = typer.Option("lv-random-noise", help="A physics baseline (see --list)."),
+    seeds: list[int] = typer.Option([3407], "--seeds", "-s", help=SEEDS_HELP),
+    image_format: str = typer.Option("png", "--format", help="png | jpg."),
+    jpeg_quality: int = typer.Option(95, help="JPEG quality when --format jpg."),
+    resume: bool = typer.Option(False, "--resume", help="Skip outputs already complete."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    progress: bool = typer.Option(True, "--progress/--no-progress"),
+) -> None:
+    """Darken photos with a physics simulator: lv-grid-*, lv-random, lv-random-noise, unprocess, dark-isp."""
+    from n2ldiff.inference.methods import load_method
+
+    _run(
+        load_method(method),
+        inputs,
+        out,
+        seeds,
+        image_format=image_format,
+        jpeg_quality=jpeg_quality,
+        resume=resume,
+        overwrite=overwrite,
+        progress=progress,
+    )

@@ -1,0 +1,62 @@
+"""The N2LDiff training objective (noise prediction with a perceptual term), independent of networks.
+
+The original's loss, for a batch with x0 = 2 low - 1, center c (in [-1, 1]), t, eps:
+
+    x_t  = q_sample(x0, t, c, eps);   eps' = eps + k_t c      (the target)
+    L    = w_p LPIPS(img(q_sample(x0, t, c, eps_pred)), img(q_sample(x0, t, c, eps')))
+         + w_n smoothL1(eps_pred, eps')
+
+with img(x) = (clamp(x, -1, 1) + 1) / 2. Because the original's q_sample shifts its noise argument in
+place, the perceptual term's two images carry the center shift twice; ``perceptual_target="paper"``
+reproduces that. ``"x0"`` instead compares the clean-image prediction with the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range
+
+Perceptual = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class LossTerms:
+    total: torch.Tensor
+    noise: torch.Tensor
+    perceptual: torch.Tensor
+    center: torch.Tensor
+
+
+def n2ldiff_loss(
+    diffusion: CenterShiftedDiffusion,
+    eps_pred: torch.Tensor,
+    eps_target: torch.Tensor,
+    x0: torch.Tensor,
+    x_t: torch.Tensor,
+    t: torch.Tensor,
+    center: torch.Tensor,
+    perceptual: Perceptual | None,
+    perceptual_weight: float,
+    noise_weight: float,
+    perceptual_target: str = "paper",
+) -> LossTerms:
+    """Weighted sum of the perceptual and smooth-L1 noise terms (center term added by the caller)."""
+    noise_term = F.smooth_l1_loss(eps_pred, eps_target)
+    perceptual_term = torch.zeros((), device=x0.device)
+    if perceptual is not None and perceptual_weight > 0:
+        if perceptual_target == "paper":
+            # q_sample shifts its noise argument by k_t c; eps_pred and eps' are already shifted noises,
+            # so the center enters twice, as in the original.
+            pred_img = diffusion.q_sample(x0, t, center, eps_pred)
+            target_img = diffusion.q_sample(x0, t, center, eps_target)
+        else:
+            pred_img = diffusion.predict_x0(x_t, t, eps_pred)
+            target_img = x0
+        perceptual_term = perceptual(from_model_range(pred_img), from_model_range(target_img)).mean()
+    total = perceptual_weight * perceptual_term + noise_weight * noise_term
+    return LossTerms(total, noise_term, perceptual_term, torch.zeros((), device=x0.device))

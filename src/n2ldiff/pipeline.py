@@ -1,0 +1,235 @@
+"""``LowLightPipeline``: normal-light images + seeds -> realistic low-light images.
+
+The pipeline owns a trained ``N2LDiff`` (encoder + denoiser), the center-shifted diffusion and a
+sampler. It pads images to the network's stride (reflect) and crops back, runs large images through
+overlapping tiles, and draws noise from ``PositionalNoise`` so that an image's output depends only on
+(image, seed, settings): not on batch size, order, neighbours or tiling.
+
+    >>> pipe = LowLightPipeline.from_pretrained()            # the shipped default model
+    >>> low = pipe(pil_image, seeds=[3407, 123456])          # N x 3 x H x W tensor in [0, 1]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from n2ldiff.config import DiffusionConfig
+from n2ldiff.data.io import to_tensor
+from n2ldiff.diffusion.noise import PositionalNoise
+from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range, to_model_range
+from n2ldiff.diffusion.samplers import make_sampler, sample_loop
+from n2ldiff.diffusion.schedule import Schedule
+from n2ldiff.errors import N2LDiffError
+from n2ldiff.inference.tiling import tiled_apply
+from n2ldiff.models.n2ldiff import N2LDiff, sha256_of_file
+
+
+def default_model_dir() -> Path:
+    """The model shipped inside the package (``n2ldiff/weights/default``)."""
+    return Path(str(resources.files("n2ldiff") / "weights" / "default"))
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is a user error."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise N2LDiffError("--device cuda requested but no CUDA GPU is available")
+    return device
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingSettings:
+    """How to sample; defaults come from the model's ``config.json``."""
+
+    sampler: str
+    steps: int
+    eta: float = 0.0
+    start: str = "center+noise"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+class LowLightPipeline:
+    """Generate low-light versions of normal-light images with a trained N2LDiff model."""
+
+    def __init__(
+        self,
+        model: N2LDiff,
+        device: str | torch.device = "auto",
+        weights_sha256: str | None = None,
+        tile_size: int = 768,
+        tile_overlap: int = 64,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.weights_sha256 = weights_sha256
+        diffusion_config = model.config.diffusion
+        self.diffusion = CenterShiftedDiffusion(
+            Schedule.cosine(diffusion_config.timesteps, diffusion_config.cosine_s).to(self.device),
+            clip_denoised=diffusion_config.clip_denoised,
+        )
+        multiple = model.config.model.size_multiple
+        if tile_size % multiple or tile_overlap >= tile_size:
+            raise N2LDiffError(f"tile size must be a multiple of {multiple} and larger than the overlap")
+        self.tile_size = tile_size
+        self.tile_overlap = tile_overlap
+
+    # ----------------------------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | Path | None = None,
+        device: str | torch.device = "auto",
+        use_ema: bool = True,
+        **kwargs,
+    ) -> LowLightPipeline:
+        """Load a model directory (``save_pretrained`` / ``n2ldiff convert``); None = the shipped default."""
+        directory = Path(directory) if directory is not None else default_model_dir()
+        model = N2LDiff.from_pretrained(directory, use_ema=use_ema)
+        digest = sha256_of_file(N2LDiff.weights_path(directory, use_ema))
+        return cls(model, device=device, weights_sha256=digest, **kwargs)
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        return self.model.save_pretrained(directory)
+
+    @property
+    def config(self) -> DiffusionConfig:
+        return self.model.config.diffusion
+
+    def settings(
+        self,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        start: str | None = None,
+    ) -> SamplingSettings:
+        """Resolve sampling options against the model's defaults (and validate them)."""
+        c = self.config
+        sampler = sampler or c.sampler
+        if steps is None:
+            steps = (
+                c.steps if sampler == c.sampler else (c.timesteps if sampler == "ddpm" else min(c.steps, 20))
+            )
+        settings = SamplingSettings(
+            sampler=sampler,
+            steps=steps,
+            eta=c.eta if eta is None else eta,
+            start=start or c.start,
+        )
+        make_sampler(settings.sampler, self.diffusion, settings.steps, settings.eta)  # validates
+        if settings.start not in ("center+noise", "center"):
+            raise N2LDiffError(f"unknown start {settings.start!r} (choose center+noise or center)")
+        return settings
+
+    # ----------------------------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def sample_batch(
+        self, normal: torch.Tensor, noise: PositionalNoise, settings: SamplingSettings
+    ) -> torch.Tensor:
+        """Sample one batch whose H and W are already multiples of the network stride. [0,1] -> [0,1]."""
+        normal = normal.to(self.device, torch.float32)
+        center, feats = self.model.encode(normal)
+        sampler = make_sampler(settings.sampler, self.diffusion, settings.steps, settings.eta)
+        x0 = sample_loop(
+            lambda x, t: self.model.denoise(x, t, normal, feats),
+            sampler,
+            to_model_range(center),
+            noise,
+            start=settings.start,
+        )
+        return from_model_range(x0)
+
+    @torch.no_grad()
+    def generate(
+        self,
+        images: torch.Tensor,
+        seeds: Sequence[int],
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        start: str | None = None,
+    ) -> torch.Tensor:
+        """N x 3 x H x W in [0, 1] with one seed per row -> N x 3 x H x W low-light images in [0, 1].
+
+        Any H x W: padded by reflection to the stride and cropped back; images larger than the tile size
+        are processed in overlapping tiles whose noise is cut from one image-wide noise field.
+        """
+        if images.ndim != 4 or images.shape[1] != 3:
+            raise N2LDiffError(f"expected N x 3 x H x W images, got shape {tuple(images.shape)}")
+        if len(seeds) != images.shape[0]:
+            raise N2LDiffError(f"{len(seeds)} seeds for {images.shape[0]} images")
+        settings = self.settings(sampler, steps, eta, start)
+        noise = PositionalNoise(seeds)
+        multiple = self.model.config.model.size_multiple
+
+        def run_tile(tile: torch.Tensor, offset: tuple[int, int]) -> torch.Tensor:
+            return self.sample_batch(tile, noise.at(offset), settings).to(tile.device)
+
+        out = tiled_apply(run_tile, images.to(torch.float32), self.tile_size, self.tile_overlap, multiple)
+        return out.clamp(0, 1)
+
+    def __call__(
+        self,
+        images: Any,
+        seeds: Sequence[int] | int = 0,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        start: str | None = None,
+    ) -> torch.Tensor | list[torch.Tensor]:
+        """Accepts a PIL image, numpy array, tensor, or a list of them (sizes may differ).
+
+        Every image is generated once per seed. Returns N x 3 x H x W (one image or a batch; rows are
+        image-major: image 0 with every seed, then image 1, ...) or, for a list of differently sized
+        images, a list of such tensors (one per image).
+        """
+        seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
+        if not seed_list:
+            raise N2LDiffError("at least one seed is needed")
+        kwargs = {"sampler": sampler, "steps": steps, "eta": eta, "start": start}
+        if isinstance(images, (list, tuple)):
+            tensors = [to_tensor(im) for im in images]
+            outs = [self(t, seed_list, **kwargs) for t in tensors]
+            if len({tuple(o.shape[-2:]) for o in outs}) == 1:
+                return torch.cat(outs)
+            return outs
+        batch = to_tensor(images)
+        if batch.ndim == 3:
+            batch = batch[None]
+        rows = batch.repeat_interleave(len(seed_list), dim=0)
+        return self.generate(rows, seed_list * batch.shape[0], **kwargs)
+
+    def method(self, **kwargs: Any) -> N2LDiffMethod:
+        """This pipeline as a ``LowLightMethod`` for the file runner (generate/benchmark/build-voc)."""
+        return N2LDiffMethod(self, self.settings(**kwargs))
+
+
+class N2LDiffMethod:
+    """Adapter giving a pipeline + fixed settings the runner's ``LowLightMethod`` interface."""
+
+    name = "n2ldiff"
+
+    def __init__(self, pipeline: LowLightPipeline, settings: SamplingSettings) -> None:
+        self.pipeline = pipeline
+        self.sampling = settings
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return self.sampling.as_dict()
+
+    @property
+    def weights_sha256(self) -> str | None:
+        return self.pipeline.weights_sha256
+
+    def __call__(self, images: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+        s = self.sampling
+        return self.pipeline.generate(images, seeds, s.sampler, s.steps, s.eta, s.start)

@@ -1,0 +1,1 @@
+"""Training with Lightning (no network definitions here)."""

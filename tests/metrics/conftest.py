@@ -1,0 +1,53 @@
+"""Shared fixtures for the metrics tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from n2ldiff.metrics.weights import default_weights_dir, weights_available
+
+CALIBRATION = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "lpips_calibration"
+
+
+@pytest.fixture(scope="session")
+def lpips_weights_dir() -> Path:
+    """The fetched weights dir; skips (with the reason) only when the LPIPS weights were never fetched."""
+    d = default_weights_dir()
+    if not weights_available("lpips", d):
+        pytest.skip(f"LPIPS weights not in {d}; run `n2ldiff fetch-weights` (CI does this first)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def inception_weights_dir() -> Path:
+    d = default_weights_dir()
+    if not weights_available("inception", d):
+        pytest.skip(f"Inception weights not in {d}; run `n2ldiff fetch-weights` (CI does this first)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def calibration() -> dict:
+    """The three PerceptualSimilarity example images (1×3×64×64 in [0,1]) and expected values."""
+    if not (CALIBRATION / "expected.json").is_file():
+        pytest.skip(f"calibration fixtures missing at {CALIBRATION}")
+    expected = json.loads((CALIBRATION / "expected.json").read_text())
+    images = {}
+    for name in ("ref", "p0", "p1"):
+        arr = np.array(Image.open(CALIBRATION / f"ex_{name}.png").convert("RGB"))
+        images[name] = torch.from_numpy(arr).permute(2, 0, 1)[None].float() / 255.0
+    return {"images": images, "expected": expected}
+
+
+@pytest.fixture(scope="session")
+def inception_model(inception_weights_dir: Path):
+    """One InceptionFeatures per test session (its TorchScript warm-up takes a few seconds)."""
+    from n2ldiff.metrics.backbones import InceptionFeatures
+
+    return InceptionFeatures(inception_weights_dir)

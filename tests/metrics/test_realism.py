@@ -1,0 +1,224 @@
+"""Realism statistics on synthetic images with known noise and colour, plus the control-row check."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import linalg
+
+from n2ldiff.errors import N2LDiffError
+from n2ldiff.metrics.fidelity import LPIPS
+from n2ldiff.metrics.realism import (
+    assess_statistic,
+    colour_statistics,
+    diversity,
+    fid_kid,
+    inception_features,
+    nlf_distance,
+    noise_level_function,
+    split_subsets,
+    to_uint8,
+)
+
+
+def _clean_scene(seed: int, n: int = 2, size: int = 128) -> torch.Tensor:
+    """Smooth colour ramps (flat) with strongly textured patches (not flat) over ~40% of the area."""
+    g = torch.Generator().manual_seed(seed)
+    ramp = torch.linspace(0.2, 0.9, size).view(1, 1, 1, size)
+    tint = torch.tensor([1.0, 0.9, 0.8]).view(1, 3, 1, 1)
+    img = (ramp * tint).expand(n, 3, size, size).clone()
+    tex = torch.rand(n, 3, size, size, generator=g)
+    img[..., : size // 2, : size * 3 // 4] = tex[..., : size // 2, : size * 3 // 4]
+    return img
+
+
+def _poisson_gaussian(x: torch.Tensor, a: float, b: float, g: torch.Generator) -> torch.Tensor:
+    """Signal-dependent noise with variance a*x + b (a Poisson, b Gaussian)."""
+    shot = torch.poisson(x / a, generator=g) * a if a > 0 else x
+    return shot + math.sqrt(b) * torch.randn(x.shape, generator=g)
+
+
+def _checked_bins(nlf, min_count: int = 400):
+    ok = nlf.count >= min_count
+    assert ok.sum() >= 6, "too few populated bins for the check"
+    return ok
+
+
+def test_nlf_recovers_gaussian_noise() -> None:
+    g = torch.Generator().manual_seed(0)
+    normal = _clean_scene(1)
+    low = 0.25 * normal + 0.02 * torch.randn(normal.shape, generator=g)
+    nlf = noise_level_function(low, normal)
+    ok = _checked_bins(nlf)
+    rel = (nlf.std[ok] / 0.02 - 1).abs()
+    assert rel.max() < 0.10
+    assert torch.allclose(nlf.overall_std().float(), torch.full((3,), 0.02), rtol=0.05)
+
+
+def test_nlf_recovers_poisson_gaussian_noise() -> None:
+    g = torch.Generator().manual_seed(0)
+    normal = _clean_scene(2)
+    a, b = 0.004, 1e-4
+    low = _poisson_gaussian(0.25 * normal, a, b, g)
+    nlf = noise_level_function(low, normal)
+    ok = _checked_bins(nlf)
+    expected = (a * nlf.intensity + b).sqrt()
+    rel = (nlf.std[ok] / expected[ok] - 1).abs()
+    assert rel.max() < 0.10
+    # the curve rises with intensity (signal-dependent noise), unlike the constant Gaussian case
+    green = nlf.std[1][ok[1]]
+    assert green[-1] > 1.15 * green[0]
+
+
+def test_nlf_noise_free_darkening_reads_zero_despite_texture() -> None:
+    normal = _clean_scene(3)
+    low = 0.25 * normal  # no noise, but the textured patches are still there
+    nlf = noise_level_function(low, normal)
+    assert nlf.overall_std().max() < 1e-6
+    # a naive estimate over the whole low image would mistake the texture for noise
+    naive = noise_level_function(low, normal, flat_fraction=1.0)
+    assert naive.overall_std().min() > 0.03
+
+
+def test_nlf_merge_and_distance() -> None:
+    g = torch.Generator().manual_seed(4)
+    normal = _clean_scene(5)
+    noisy1 = 0.25 * normal + 0.02 * torch.randn(normal.shape, generator=g)
+    noisy2 = 0.25 * normal + 0.02 * torch.randn(normal.shape, generator=g)
+    both = noise_level_function(noisy1, normal)
+    merged = noise_level_function(noisy1[:1], normal[:1]).merge(noise_level_function(noisy1[1:], normal[1:]))
+    torch.testing.assert_close(merged.sum_sq, both.sum_sq)
+    torch.testing.assert_close(merged.count, both.count)
+    same = nlf_distance(both, noise_level_function(noisy2, normal))
+    clean = nlf_distance(both, noise_level_function(0.25 * normal, normal))
+    assert same < 0.1
+    assert clean > 2.0
+    with pytest.raises(N2LDiffError):
+        noise_level_function(noisy1, normal[..., :64])
+
+
+def test_colour_statistics_known_cast() -> None:
+    normal = _clean_scene(6)
+    gains = torch.tensor([0.5, 0.25, 0.1]).view(1, 3, 1, 1)
+    stats = colour_statistics(normal * gains, normal)
+    torch.testing.assert_close(stats["channel_ratio"], gains.view(1, 3).expand(2, 3), atol=1e-5, rtol=1e-5)
+    assert stats["ratio_spread"][0].item() == pytest.approx((0.5 - 0.1) / (0.85 / 3), rel=1e-4)
+    uniform = colour_statistics(normal * 0.3, normal)
+    assert uniform["chromaticity_shift"].abs().max() < 1e-6
+    assert uniform["brightness_ratio"].tolist() == pytest.approx([0.3, 0.3], rel=1e-5)
+    # a blue-less cast moves chromaticity away from blue
+    assert (stats["chromaticity_shift"][:, 2] < -0.05).all()
+
+
+def _fid_numpy(x: np.ndarray, y: np.ndarray) -> float:
+    mu1, mu2 = x.mean(0), y.mean(0)
+    s1, s2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def _kid_numpy(x: np.ndarray, y: np.ndarray) -> float:
+    d = x.shape[1]
+    kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
+    m = x.shape[0]
+    return float(
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
+        + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+        - 2 * kxy.mean()
+    )
+
+
+def test_fid_kid_match_independent_formulas() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 16))
+    y = rng.standard_normal((200, 16)) * 1.3 + 0.5
+    scores = fid_kid(torch.from_numpy(x), torch.from_numpy(y), kid_subsets=1, kid_subset_size=200)
+    assert scores.fid == pytest.approx(_fid_numpy(x, y), rel=1e-4)
+    assert scores.kid_mean == pytest.approx(_kid_numpy(x, y), rel=1e-6)
+    assert abs(fid_kid(torch.from_numpy(x), torch.from_numpy(x)).fid) < 1e-6
+    # KID with random subsets is reproducible for a fixed seed and leaves the global RNG alone
+    state = torch.get_rng_state()
+    k1 = fid_kid(torch.from_numpy(x), torch.from_numpy(y), kid_subsets=5, kid_subset_size=50, seed=3)
+    k2 = fid_kid(torch.from_numpy(x), torch.from_numpy(y), kid_subsets=5, kid_subset_size=50, seed=3)
+    assert torch.equal(state, torch.get_rng_state())
+    assert k1.kid_mean == k2.kid_mean
+    with pytest.raises(N2LDiffError):
+        fid_kid(torch.from_numpy(x[:1]), torch.from_numpy(y))
+
+
+def test_inception_fid_end_to_end(inception_model) -> None:
+    # Few images: the Inception forward costs ~0.2 s per image on a free CPU core.
+    g = torch.Generator().manual_seed(0)
+    imgs = torch.rand(3, 3, 48, 48, generator=g)
+    feats = inception_features([imgs[:2], imgs[2:]], inception_model, batch_size=2)
+    assert feats.shape == (3, 2048) and feats.dtype == torch.float64
+    torch.testing.assert_close(feats[2:], inception_model(to_uint8(imgs[2:])).double())
+    # KID only: a 2048-D FID eigendecomposition takes seconds on CPU; the FID/KID formulas themselves
+    # are checked against scipy/numpy above on low-dimensional features.
+    darker = fid_kid(feats, inception_features(imgs * 0.2, inception_model, batch_size=3), compute_fid=False)
+    same = fid_kid(feats, feats, compute_fid=False)
+    assert math.isnan(darker.fid)
+    assert darker.kid_mean > 0.01
+    assert darker.kid_mean > 10 * abs(same.kid_mean)  # unbiased KID of a set with itself is ~0 (can be < 0)
+    assert to_uint8(torch.tensor([0.0, 0.5, 1.0, 1.2])).tolist() == [0, 128, 255, 255]
+
+
+def test_diversity(lpips_weights_dir) -> None:
+    g = torch.Generator().manual_seed(0)
+    lp = LPIPS("alex", lpips_weights_dir)
+    base = torch.rand(2, 3, 64, 64, generator=g)
+    samples = [
+        base,
+        (base + 0.1 * torch.randn(base.shape, generator=g)).clamp(0, 1),
+        torch.rand(2, 3, 64, 64),
+    ]
+    div = diversity(samples, lp)
+    manual = (lp(samples[0], samples[1]) + lp(samples[0], samples[2]) + lp(samples[1], samples[2])) / 3
+    torch.testing.assert_close(div, manual)
+    assert diversity([base, base.clone()], lp).abs().max() < 1e-6
+    with pytest.raises(N2LDiffError):
+        diversity([base], lp)
+
+
+def test_assess_statistic_labels() -> None:
+    good = assess_statistic(
+        {"real-vs-real": [0.10, 0.12, 0.11], "normal": [0.9, 0.95, 0.92], "dark-clean": [0.5, 0.55, 0.52]}
+    )
+    assert good.informative
+    assert good.z["dark-clean"] > 2
+    bad = assess_statistic(
+        {"real-vs-real": [0.10, 0.30, 0.20], "normal": [0.9, 0.95, 0.92], "dark-clean": [0.15, 0.25, 0.22]}
+    )
+    assert bad.label == "uninformative"
+    assert "dark-clean" in bad.reason and "normal" not in bad.reason
+    only_normal = assess_statistic(
+        {"real-vs-real": [0.10, 0.30, 0.20], "normal": [0.9, 0.95, 0.92], "dark-clean": [0.2, 0.2]},
+        negatives=["normal"],
+    )
+    assert only_normal.informative
+    assert not assess_statistic({"real-vs-real": [0.1], "normal": [0.9, 0.8]}).informative
+    with pytest.raises(N2LDiffError):
+        assess_statistic({"normal": [1.0, 2.0]})
+
+
+def test_nlf_statistic_separates_controls() -> None:
+    """End to end: the content-matched NLF distance to real low images passes the control check."""
+    g = torch.Generator().manual_seed(7)
+    normal = _clean_scene(8, n=6, size=96)
+
+    def real(seed_gen: torch.Generator) -> torch.Tensor:
+        return _poisson_gaussian(0.25 * normal, 0.004, 1e-4, seed_gen).clamp(0, 1)
+
+    real_a, real_b = real(g), real(g)
+    controls: dict[str, list[float]] = {"real-vs-real": [], "normal": [], "dark-clean": []}
+    for idx in split_subsets(6, 3, torch.Generator().manual_seed(0)):
+        ref = noise_level_function(real_b[idx], normal[idx])
+        controls["real-vs-real"].append(nlf_distance(noise_level_function(real_a[idx], normal[idx]), ref))
+        controls["normal"].append(nlf_distance(noise_level_function(normal[idx], normal[idx]), ref))
+        controls["dark-clean"].append(
+            nlf_distance(noise_level_function(0.25 * normal[idx], normal[idx]), ref)
+        )
+    assert assess_statistic(controls).informative
