@@ -162,7 +162,7 @@ def load_checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 # ---------------------------------------------------------------------------------- conversion
-def infer_model_config(state: dict[str, torch.Tensor]) -> ModelConfig:
+def infer_model_config(state: dict[str, torch.Tensor], source: str = "checkpoint") -> ModelConfig:
     """Width, depth and weight-norm use, read off the denoiser's first-block shapes."""
     outs = []
     level = 0
@@ -172,10 +172,10 @@ def infer_model_config(state: dict[str, torch.Tensor]) -> ModelConfig:
         outs.append(int(state[key].shape[0]))
         level += 1
     if not outs:
-        raise N2LDiffError("not an N2LDiff checkpoint: no 'model.unet.downs.0' denoiser weights")
+        raise N2LDiffError(f"{source}: not an N2LDiff checkpoint (no 'model.unet.downs.0' denoiser weights)")
     base = outs[0]
     if any(o % base for o in outs):
-        raise N2LDiffError(f"unexpected channel plan {outs} in checkpoint")
+        raise N2LDiffError(f"{source}: unexpected channel plan {outs}")
     return ModelConfig(
         base_channels=base, channel_mults=tuple(o // base for o in outs), weight_norm=weight_norm
     )
@@ -183,7 +183,7 @@ def infer_model_config(state: dict[str, torch.Tensor]) -> ModelConfig:
 
 def convert_state_dict(state: dict[str, torch.Tensor], source: str = "checkpoint") -> N2LDiff:
     """Build an ``N2LDiff`` from original state_dict tensors, checking every key and shape."""
-    model_config = infer_model_config(state)
+    model_config = infer_model_config(state, source)
     timesteps = int(state["model.betas"].shape[0]) if "model.betas" in state else 100
     config = PipelineConfig(model=model_config, diffusion=DiffusionConfig(timesteps=timesteps))
     model = N2LDiff(config)

@@ -7,6 +7,7 @@ import sys
 
 # Importing a command module registers its commands (keep this list sorted).
 from n2ldiff.cli import (
+    benchmark,  # noqa: E402,F401
     build_voc,  # noqa: E402,F401
     convert,  # noqa: E402,F401
     demo,  # noqa: E402,F401

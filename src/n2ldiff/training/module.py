@@ -132,7 +132,10 @@ class N2LDiffModule(L.LightningModule):
         )
         return loss
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
+        super().optimizer_step(*args, **kwargs)
+        # Here rather than in on_train_batch_end: checkpoint callbacks run before that hook, and a
+        # checkpoint must hold the EMA of the step it records.
         self.ema.update(self.model, self.global_step)
 
     # ------------------------------------------------------------------------------------- validation

@@ -1,0 +1,669 @@
+"""The benchmark engine: every method x seed on paired data -> paired metrics, realism statistics, controls.
+
+``run_benchmark(BenchmarkConfig(...))`` returns a ``BenchmarkResult``; ``n2ldiff.benchmark.report``
+writes it as results.json / results.csv / results.md and PNG figures.
+
+Image preparation (identical for every method and for the real low image): both images of a pair are
+read as RGB float32 in [0, 1]; if ``max_side`` is set, both are first resized (bilinear, antialiased)
+so that the longer side is at most ``max_side``; then both are cropped at the top-left to their common
+size and further to the largest multiple of ``size_multiple`` (default 32, what the diffusion model
+needs), dropping the bottom/right remainder. Synthetic outputs are quantised to 8 bits (as saved in the
+cache) before any metric, so a resumed run gives the same numbers as an uninterrupted one.
+
+Paired metrics (``metrics.fidelity``): PSNR (data range 1, RGB), SSIM (Gaussian window 11, sigma 1.5,
+K1 0.01, K2 0.03, valid region, mean over RGB) and LPIPS v0.1 (inputs [0,1] mapped to [-1,1]) between
+the synthetic low image and the real low image of the same scene.
+
+Realism statistics (``metrics.realism``) are distances to the real low images, computed on K disjoint
+random subsets of the scenes (same subsets for every row) to give a spread:
+
+* ``nlf_distance``: noise-level function of the synthetic low images, measured where the clean normal
+  image is flat, against that of the real low images of the same scenes (``nlf_distance``).
+* ``brightness_error``: |log(mean brightness ratio low/normal) - log(that of the real low images)|.
+* ``colour_cast_error``: L1 distance between the mean chromaticity shifts (low minus normal) of the
+  synthetic and the real low images.
+* ``kid`` (and ``fid`` with ``compute_fid``): Inception distance of the synthetic low images against
+  the ``real_low`` folder (only when one is given).
+
+Control rows: ``real-vs-real`` (the real low images of subset k+1 against the reference of subset k, so
+two disjoint real sets; for KID the real low images of the pairs against ``real_low``), ``normal`` (the
+untouched normal images) and ``dark-clean`` (each normal image scaled by the real low image's mean
+brightness, no noise; an oracle exposure-matched, noise-free darkening). ``assess_statistic`` labels a
+statistic informative only if it separates both negative controls from real-vs-real; only informative
+statistics rank the methods. ``diversity`` (mean pairwise LPIPS over seeds) has no real reference and is
+reported as descriptive.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from n2ldiff.data.io import read_image, write_image
+from n2ldiff.data.layouts import LAYOUTS, ImagePair, find_pairs
+from n2ldiff.errors import N2LDiffError
+from n2ldiff.metrics.fidelity import LPIPS, pad_or_crop_to_multiple, psnr, ssim
+from n2ldiff.metrics.realism import (
+    DARK_CLEAN,
+    NORMAL,
+    REAL_VS_REAL,
+    NoiseLevelFunction,
+    assess_statistic,
+    colour_statistics,
+    diversity,
+    fid_kid,
+    inception_features,
+    nlf_distance,
+    noise_level_function,
+    split_subsets,
+)
+
+__all__ = [
+    "CONTROLS",
+    "DEFAULT_METHODS",
+    "BenchmarkConfig",
+    "BenchmarkResult",
+    "GroupResult",
+    "StatisticResult",
+    "prepare_pair",
+    "run_benchmark",
+]
+
+DEFAULT_METHODS = ("n2ldiff", "lv-grid", "lv-random", "unprocess", "dark-isp")
+CONTROLS = (REAL_VS_REAL, NORMAL, DARK_CLEAN)
+#: Statistics that are distances to real low light (lower is more realistic) and are assessed.
+DISTANCE_STATISTICS = ("nlf_distance", "brightness_error", "colour_cast_error", "kid", "fid")
+CACHE_SETTINGS = "settings.json"
+
+
+@dataclass
+class BenchmarkConfig:
+    """Everything a benchmark run depends on (recorded in results.json)."""
+
+    data: Path
+    layout: str
+    out: Path
+    methods: Sequence[str] = DEFAULT_METHODS
+    seeds: Sequence[int] = (3407,)
+    split: str | None = "test"
+    model: Path | None = None
+    sampler: str | None = None
+    steps: int | None = None
+    max_images: int | None = None
+    max_side: int | None = None
+    size_multiple: int = 32
+    lpips_net: str = "alex"
+    real_low: Path | None = None
+    compute_fid: bool = False
+    device: str = "auto"
+    cache_dir: Path | None = None  # default: OUT/images
+    resume: bool = True
+    n_subsets: int = 4
+    subset_seed: int = 0
+    min_z: float = 2.0
+    weights_dir: Path | None = None  # metric weights (LPIPS, Inception); None = the default cache
+    example_scenes: int = 3
+    figures: bool = True
+
+    def __post_init__(self) -> None:
+        self.data, self.out = Path(self.data), Path(self.out)
+        for name in ("model", "real_low", "cache_dir", "weights_dir"):
+            value = getattr(self, name)
+            if value is not None:
+                setattr(self, name, Path(value))
+        self.methods = list(self.methods)
+        self.seeds = [int(s) for s in self.seeds]
+        if self.layout not in LAYOUTS:
+            raise N2LDiffError(f"unknown dataset layout {self.layout!r} (use one of {', '.join(LAYOUTS)})")
+        if not self.methods:
+            raise N2LDiffError("no methods given")
+        if not self.seeds:
+            raise N2LDiffError("at least one seed is needed")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise N2LDiffError(f"seeds must be distinct, got {self.seeds}")
+        if self.size_multiple < 1:
+            raise N2LDiffError(f"size multiple must be >= 1, got {self.size_multiple}")
+        if self.max_images is not None and self.max_images < 1:
+            raise N2LDiffError(f"max images must be >= 1, got {self.max_images}")
+        if self.n_subsets < 2:
+            raise N2LDiffError(f"n_subsets must be >= 2 (the spread needs two values), got {self.n_subsets}")
+
+    @property
+    def images_dir(self) -> Path:
+        return self.cache_dir if self.cache_dir is not None else self.out / "images"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+@dataclass
+class GroupResult:
+    """One row: a method (``kind="method"``) or a control (``kind="control"``)."""
+
+    name: str
+    kind: str
+    psnr: list[list[float]] = field(default_factory=list)  # [seed][image]
+    ssim: list[list[float]] = field(default_factory=list)
+    lpips: list[list[float]] = field(default_factory=list)
+    diversity: list[float] = field(default_factory=list)  # per image (>= 2 seeds)
+    seconds_per_image: float = math.nan
+    settings: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str | None = None
+
+    def summary(self, metric: str) -> dict[str, float]:
+        """mean over images and seeds, std over images (of seed means), std over seeds (of image means)."""
+        values = getattr(self, metric)
+        if not values or not values[0]:
+            return {"mean": math.nan, "std": math.nan, "seed_std": math.nan}
+        t = torch.tensor(values, dtype=torch.float64)  # seeds x images
+        per_image = t.mean(0)
+        per_seed = t.mean(1)
+        return {
+            "mean": float(t.mean()),
+            "std": float(per_image.std(unbiased=True)) if per_image.numel() > 1 else math.nan,
+            "seed_std": float(per_seed.std(unbiased=True)) if per_seed.numel() > 1 else math.nan,
+        }
+
+
+@dataclass
+class StatisticResult:
+    """One realism statistic: values per row over the K subsets, the control-based label, ranks."""
+
+    name: str
+    description: str
+    values: dict[str, list[float]]
+    label: str  # informative | uninformative | descriptive
+    reason: str
+    z: dict[str, float] = field(default_factory=dict)
+    ranks: dict[str, int] = field(default_factory=dict)
+
+    def mean_std(self, row: str) -> tuple[float, float]:
+        v = torch.tensor([x for x in self.values.get(row, []) if math.isfinite(x)], dtype=torch.float64)
+        if v.numel() == 0:
+            return math.nan, math.nan
+        return float(v.mean()), (float(v.std(unbiased=True)) if v.numel() > 1 else math.nan)
+
+
+@dataclass
+class BenchmarkResult:
+    config: BenchmarkConfig
+    run: dict[str, Any]
+    scenes: list[str]
+    subsets: list[list[int]]
+    groups: list[GroupResult]
+    statistics: list[StatisticResult]
+    nlf: dict[str, NoiseLevelFunction]  # pooled over all scenes (and seeds), for the figure
+    examples: dict[str, list[Tensor]]  # row name -> one image per example scene (first seed)
+
+    def group(self, name: str) -> GroupResult:
+        for g in self.groups:
+            if g.name == name:
+                return g
+        raise KeyError(name)
+
+    def statistic(self, name: str) -> StatisticResult:
+        for s in self.statistics:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise N2LDiffError(f"unknown device {device!r} (use cpu, cuda or auto)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise N2LDiffError("device cuda requested but CUDA is not available")
+    return dev
+
+
+def _shrink(x: Tensor, max_side: int | None) -> Tensor:
+    if max_side is None or max(x.shape[-2:]) <= max_side:
+        return x
+    h, w = x.shape[-2:]
+    scale = max_side / max(h, w)
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    return F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp(
+        0, 1
+    )
+
+
+def prepare_pair(
+    normal: Tensor, low: Tensor, size_multiple: int = 32, max_side: int | None = None
+) -> tuple[Tensor, Tensor]:
+    """(normal, low) 3xHxW -> same-size top-left crops whose sides are multiples of ``size_multiple``."""
+    normal, low = _shrink(normal, max_side), _shrink(low, max_side)
+    h = min(normal.shape[-2], low.shape[-2])
+    w = min(normal.shape[-1], low.shape[-1])
+    normal, low = normal[..., :h, :w], low[..., :h, :w]
+    return (
+        pad_or_crop_to_multiple(normal, size_multiple, "crop"),
+        pad_or_crop_to_multiple(low, size_multiple, "crop"),
+    )
+
+
+def _quantise(x: Tensor) -> Tensor:
+    return (x.clamp(0, 1) * 255.0).round() / 255.0
+
+
+def _load_real_low(folder: Path, size_multiple: int, max_side: int | None) -> list[Tensor]:
+    from n2ldiff.data.io import collect_inputs
+
+    if not folder.is_dir():
+        raise N2LDiffError(f"{folder}: real-low folder not found")
+    files = collect_inputs([folder])
+    if len(files) < 2:
+        raise N2LDiffError(f"{folder}: KID needs at least 2 real low-light images, found {len(files)}")
+    out = []
+    for f in files:
+        x = _shrink(read_image(f).rgb, max_side)
+        out.append(pad_or_crop_to_multiple(x, size_multiple, "crop"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ cache
+
+
+class _MethodCache:
+    """``<cache>/<method>/<scene>_s<seed>.png`` written atomically, plus a manifest with timings."""
+
+    def __init__(self, root: Path, method: str, settings: dict[str, Any], resume: bool) -> None:
+        from n2ldiff.inference.manifest import ManifestWriter, read_manifest
+
+        self.dir = root / method
+        self.dir.mkdir(parents=True, exist_ok=True)
+        settings_path = self.dir / CACHE_SETTINGS
+        if settings_path.exists() and resume:
+            try:
+                old = json.loads(settings_path.read_text())
+            except (OSError, json.JSONDecodeError):
+                old = None
+            if old is not None and old != settings:
+                raise N2LDiffError(
+                    f"{self.dir}: cached outputs were made with other settings ({old}); "
+                    "use another cache folder or --no-resume"
+                )
+        self.records: dict[str, dict[str, Any]] = {}
+        if resume:
+            for r in read_manifest(self.dir):
+                if "output" in r:
+                    self.records[str(r["output"])] = r
+        else:
+            (self.dir / "manifest.jsonl").unlink(missing_ok=True)
+        tmp = settings_path.with_suffix(".json.part")
+        tmp.write_text(json.dumps(settings, sort_keys=True, default=str))
+        tmp.replace(settings_path)
+        self.writer = ManifestWriter(self.dir)
+
+    def lookup(self, scene: str, seed: int, input_sha256: str) -> tuple[Tensor, float] | None:
+        name = f"{scene}_s{seed}.png"
+        rec = self.records.get(name)
+        path = self.dir / name
+        if rec is None or rec.get("input_sha256") != input_sha256 or not path.is_file():
+            return None
+        try:
+            return read_image(path).rgb, float(rec.get("seconds", math.nan))
+        except N2LDiffError:
+            return None
+
+    def store(self, scene: str, seed: int, input_sha256: str, image: Tensor, seconds: float) -> None:
+        name = f"{scene}_s{seed}.png"
+        write_image(self.dir / name, image)
+        record = {
+            "output": name,
+            "scene": scene,
+            "seed": seed,
+            "input_sha256": input_sha256,
+            "seconds": seconds,
+        }
+        self.writer.write(record)
+        self.records[name] = record
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+# ------------------------------------------------------------------------------------------ engine
+
+
+@dataclass
+class _Scene:
+    name: str
+    normal: Tensor  # 3xHxW, cropped
+    low: Tensor
+    normal_sha256: str
+
+
+@dataclass
+class _Measure:
+    """Per-scene measurements of one row (pooled over seeds where that applies)."""
+
+    nlf: list[NoiseLevelFunction | None]
+    brightness: list[float]  # per scene: mean over seeds of brightness ratio low/normal
+    chroma: list[Tensor]  # per scene: (3,) mean over seeds of chromaticity shift
+    features: list[Tensor | None]  # per scene: (S, 2048) Inception features, or None
+
+
+def _measure_one(
+    outs: list[Tensor], scene: _Scene, inception: Any, device: torch.device
+) -> tuple[NoiseLevelFunction, float, Tensor, Tensor | None]:
+    normal = scene.normal[None].to(device)
+    nlf = None
+    bright, chroma = [], []
+    for out in outs:
+        x = out[None].to(device)
+        m = noise_level_function(x, normal)
+        nlf = m if nlf is None else nlf.merge(m)
+        c = colour_statistics(x, normal)
+        bright.append(float(c["brightness_ratio"][0]))
+        chroma.append(c["chromaticity_shift"][0].double().cpu())
+    feats = None
+    if inception is not None:
+        feats = inception_features(torch.stack(outs).to(device), inception).cpu()
+    assert nlf is not None
+    return nlf, sum(bright) / len(bright), torch.stack(chroma).mean(0), feats
+
+
+def _pool_nlf(items: Sequence[NoiseLevelFunction | None]) -> NoiseLevelFunction:
+    pooled = None
+    for m in items:
+        if m is not None:
+            pooled = m if pooled is None else pooled.merge(m)
+    assert pooled is not None
+    return pooled
+
+
+def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = None) -> BenchmarkResult:
+    """Run every method and seed on the pairs of ``config.data``; see the module docstring."""
+    from n2ldiff.baselines.registry import expand_methods
+    from n2ldiff.inference.manifest import run_info
+    from n2ldiff.inference.methods import load_method
+
+    say = log or (lambda _msg: None)
+    device = _resolve_device(config.device)
+    if not config.data.exists():
+        raise N2LDiffError(f"{config.data}: data folder not found")
+
+    # Check every method name before any heavy work.
+    names: list[str] = []
+    for m in config.methods:
+        names += ["n2ldiff"] if m == "n2ldiff" else expand_methods([m])
+    if len(set(names)) != len(names):
+        raise N2LDiffError(f"methods repeat: {', '.join(names)}")
+
+    pairs: list[ImagePair] = find_pairs(config.data, config.layout, split=config.split)
+    if config.max_images is not None:
+        pairs = pairs[: config.max_images]
+    if len(pairs) < config.n_subsets:
+        if len(pairs) < 2:
+            raise N2LDiffError(f"{config.data}: the benchmark needs at least 2 pairs, found {len(pairs)}")
+        say(f"only {len(pairs)} pairs: using {len(pairs)} subsets instead of {config.n_subsets}")
+    n_subsets = min(config.n_subsets, len(pairs))
+
+    scenes: list[_Scene] = []
+    for p in pairs:
+        n_img, l_img = read_image(p.normal_path), read_image(p.low_path)
+        normal, low = prepare_pair(n_img.rgb, l_img.rgb, config.size_multiple, config.max_side)
+        scenes.append(_Scene(p.name, normal, low, n_img.sha256))
+    say(f"{len(scenes)} pairs from {config.data} ({config.layout}, split {config.split})")
+
+    lpips = LPIPS(config.lpips_net, config.weights_dir).to(device)
+    inception = None
+    real_low_feats = None
+    if config.real_low is not None:
+        from n2ldiff.metrics.backbones import InceptionFeatures
+
+        inception = InceptionFeatures(config.weights_dir).to(device)
+        real_low = _load_real_low(config.real_low, config.size_multiple, config.max_side)
+        real_low_feats = inception_features((x[None].to(device) for x in real_low), inception).cpu()
+        say(f"{len(real_low)} real low-light images from {config.real_low} for KID")
+
+    gen = torch.Generator().manual_seed(config.subset_seed)
+    subsets = [s.tolist() for s in split_subsets(len(scenes), n_subsets, gen)]
+
+    groups: list[GroupResult] = []
+    measures: dict[str, _Measure] = {}
+    example_idx = list(range(min(config.example_scenes, len(scenes))))
+    examples: dict[str, list[Tensor]] = {
+        "normal (input)": [scenes[i].normal for i in example_idx],
+        "real low": [scenes[i].low for i in example_idx],
+    }
+
+    def paired(group: GroupResult, outs_by_seed: list[list[Tensor]]) -> None:
+        for outs in outs_by_seed:
+            p_, s_, l_ = [], [], []
+            for out, scene in zip(outs, scenes, strict=True):
+                a, b = out[None].to(device), scene.low[None].to(device)
+                p_.append(float(psnr(a, b)[0]))
+                s_.append(float(ssim(a, b)[0]))
+                with torch.no_grad():
+                    l_.append(float(lpips(a, b)[0]))
+            group.psnr.append(p_)
+            group.ssim.append(s_)
+            group.lpips.append(l_)
+
+    def measure(outs_per_scene: list[list[Tensor]]) -> _Measure:
+        m = _Measure([], [], [], [])
+        for outs, scene in zip(outs_per_scene, scenes, strict=True):
+            nlf, b, c, f = _measure_one(outs, scene, inception, device)
+            m.nlf.append(nlf)
+            m.brightness.append(b)
+            m.chroma.append(c)
+            m.features.append(f)
+        return m
+
+    # --- controls (deterministic, seed-independent)
+    real_rows = [[s.low] for s in scenes]
+    measures[REAL_VS_REAL] = measure(real_rows)
+    normal_rows = [[s.normal] for s in scenes]
+    dark_rows = []
+    for s in scenes:
+        k = float(s.low.double().mean() / s.normal.double().mean().clamp_min(1e-6))
+        dark_rows.append([_quantise(s.normal * k)])
+    for name, rows in ((NORMAL, normal_rows), (DARK_CLEAN, dark_rows)):
+        g = GroupResult(name, "control", settings={"control": name})
+        paired(g, [[r[0] for r in rows]])
+        groups.append(g)
+        measures[name] = measure(rows)
+        examples[name] = [rows[i][0] for i in example_idx]
+
+    # --- methods
+    run_methods: dict[str, Any] = {}
+    for name in names:
+        if name == "n2ldiff":
+            method = load_method("n2ldiff", config.model, config.device, config.sampler, config.steps)
+        else:
+            method = load_method(name)
+        settings = {
+            "method": name,
+            "settings": method.settings,
+            "weights_sha256": method.weights_sha256,
+            "size_multiple": config.size_multiple,
+            "max_side": config.max_side,
+        }
+        run_methods[name] = settings
+        cache = _MethodCache(config.images_dir, name, settings, config.resume)
+        outs_by_seed: list[list[Tensor]] = [[] for _ in config.seeds]
+        times: list[float] = []
+        n_new = 0
+        try:
+            for scene in scenes:
+                for si, seed in enumerate(config.seeds):
+                    hit = cache.lookup(scene.name, seed, scene.normal_sha256)
+                    if hit is not None and hit[0].shape == scene.normal.shape:
+                        out, seconds = hit
+                    else:
+                        if device.type == "cuda":
+                            torch.cuda.synchronize()
+                        t0 = time.perf_counter()
+                        with torch.no_grad():
+                            out = method(scene.normal[None].to(device), [seed])[0]
+                        if device.type == "cuda":
+                            torch.cuda.synchronize()
+                        seconds = time.perf_counter() - t0
+                        out = out.detach().float().cpu()
+                        cache.store(scene.name, seed, scene.normal_sha256, out, seconds)
+                        n_new += 1
+                    times.append(seconds)
+                    outs_by_seed[si].append(_quantise(out.float().cpu()))
+        finally:
+            cache.close()
+        finite = [t for t in times if math.isfinite(t)]
+        g = GroupResult(
+            name,
+            "method",
+            seconds_per_image=sum(finite) / len(finite) if finite else math.nan,
+            settings=method.settings,
+            weights_sha256=method.weights_sha256,
+        )
+        paired(g, outs_by_seed)
+        per_scene = [[outs_by_seed[si][i] for si in range(len(config.seeds))] for i in range(len(scenes))]
+        if len(config.seeds) >= 2:
+            for i, outs in enumerate(per_scene):
+                with torch.no_grad():
+                    d = diversity([o[None].to(device) for o in outs], lpips)
+                g.diversity.append(float(d[0]))
+        measures[name] = measure(per_scene)
+        examples[name] = [outs_by_seed[0][i] for i in example_idx]
+        groups.append(g)
+        say(
+            f"{name}: PSNR {g.summary('psnr')['mean']:.2f}  SSIM {g.summary('ssim')['mean']:.3f}  "
+            f"LPIPS {g.summary('lpips')['mean']:.3f}  {g.seconds_per_image:.3f} s/image "
+            f"({n_new} new, {len(times) - n_new} cached)"
+        )
+
+    statistics = _statistics(config, measures, subsets, real_low_feats, names, n_subsets)
+    if len(config.seeds) >= 2:
+        div = {
+            g.name: [sum(g.diversity[i] for i in idx) / len(idx) for idx in subsets]
+            for g in groups
+            if g.kind == "method"
+        }
+        statistics.append(
+            StatisticResult(
+                "diversity",
+                _DESCRIPTIONS["diversity"],
+                div,
+                "descriptive",
+                "no real reference (one real low image per scene); not used to rank",
+            )
+        )
+    nlf_pooled = {k: _pool_nlf(m.nlf) for k, m in measures.items()}
+    nlf_pooled["real low"] = nlf_pooled.pop(REAL_VS_REAL)
+    run = run_info()
+    run.update(
+        {
+            "config": config.as_dict(),
+            "seeds": list(config.seeds),
+            "methods": run_methods,
+            "n_scenes": len(scenes),
+            "n_subsets": n_subsets,
+            "device": str(device),
+            "real_low_images": None if real_low_feats is None else int(real_low_feats.shape[0]),
+        }
+    )
+    return BenchmarkResult(
+        config, run, [s.name for s in scenes], subsets, groups, statistics, nlf_pooled, examples
+    )
+
+
+# ------------------------------------------------------------------------------------------ statistics
+
+_DESCRIPTIONS = {
+    "nlf_distance": "noise-level function where the normal image is flat vs the real low images (mean |log ratio|)",
+    "brightness_error": "|log mean brightness ratio (low/normal) - that of the real low images|",
+    "colour_cast_error": "L1 distance of the mean chromaticity shift (low - normal) to the real low images'",
+    "kid": "KID (Inception pool features) against the real-low folder",
+    "fid": "FID (Inception pool features) against the real-low folder",
+    "diversity": "mean pairwise LPIPS between seeds (higher = more varied; no real reference)",
+}
+
+
+def _statistics(
+    config: BenchmarkConfig,
+    measures: dict[str, _Measure],
+    subsets: list[list[int]],
+    real_low_feats: Tensor | None,
+    method_names: list[str],
+    n_subsets: int,
+) -> list[StatisticResult]:
+    real = measures[REAL_VS_REAL]
+
+    def ref_index(row: str, k: int) -> int:
+        # Content-matched reference (same scenes) for every row but real-vs-real, which is compared
+        # with the next subset: two disjoint real sets.
+        return (k + 1) % n_subsets if row == REAL_VS_REAL else k
+
+    def values(fn: Callable[[_Measure, list[int], list[int]], float]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for row, m in measures.items():
+            out[row] = [fn(m, subsets[k], subsets[ref_index(row, k)]) for k in range(n_subsets)]
+        return out
+
+    def nlf_fn(m: _Measure, idx: list[int], ref: list[int]) -> float:
+        return nlf_distance(_pool_nlf([m.nlf[i] for i in idx]), _pool_nlf([real.nlf[i] for i in ref]))
+
+    def mean_brightness(m: _Measure, idx: list[int]) -> float:
+        return sum(m.brightness[i] for i in idx) / len(idx)
+
+    def bright_fn(m: _Measure, idx: list[int], ref: list[int]) -> float:
+        a, b = mean_brightness(m, idx), mean_brightness(real, ref)
+        return abs(math.log(max(a, 1e-6)) - math.log(max(b, 1e-6)))
+
+    def chroma_fn(m: _Measure, idx: list[int], ref: list[int]) -> float:
+        a = torch.stack([m.chroma[i] for i in idx]).mean(0)
+        b = torch.stack([real.chroma[i] for i in ref]).mean(0)
+        return float((a - b).abs().sum())
+
+    computed: list[tuple[str, dict[str, list[float]]]] = [
+        ("nlf_distance", values(nlf_fn)),
+        ("brightness_error", values(bright_fn)),
+        ("colour_cast_error", values(chroma_fn)),
+    ]
+    if real_low_feats is not None:
+        kid_vals: dict[str, list[float]] = {}
+        fid_vals: dict[str, list[float]] = {}
+        for row, m in measures.items():
+            kid_vals[row], fid_vals[row] = [], []
+            for k in range(n_subsets):
+                feats = torch.cat([m.features[i] for i in subsets[k]])  # type: ignore[misc]
+                if feats.shape[0] < 2:
+                    kid_vals[row].append(math.nan)
+                    fid_vals[row].append(math.nan)
+                    continue
+                scores = fid_kid(
+                    real_low_feats, feats, kid_subsets=100, seed=config.subset_seed,
+                    compute_fid=config.compute_fid,
+                )  # fmt: skip
+                kid_vals[row].append(scores.kid_mean)
+                fid_vals[row].append(scores.fid)
+        computed.append(("kid", kid_vals))
+        if config.compute_fid:
+            computed.append(("fid", fid_vals))
+
+    results = []
+    for name, vals in computed:
+        controls = {c: vals[c] for c in CONTROLS}
+        a = assess_statistic(controls, reference=REAL_VS_REAL, min_z=config.min_z)
+        stat = StatisticResult(name, _DESCRIPTIONS[name], vals, a.label, a.reason, a.z)
+        if a.informative:
+            means = {m: stat.mean_std(m)[0] for m in method_names}
+            order = sorted((v, m) for m, v in means.items() if math.isfinite(v))
+            stat.ranks = {m: i + 1 for i, (_, m) in enumerate(order)}
+        results.append(stat)
+    return results

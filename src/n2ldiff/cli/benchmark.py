@@ -1,0 +1,68 @@
+"""``n2ldiff benchmark``: synthetic vs real low light on paired data, with realism controls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from n2ldiff.cli.app import app, console, user_errors
+
+
+@app.command()
+@user_errors
+def benchmark(
+    data: Path = typer.Option(..., "--data", help="Paired dataset folder (or CSV for --layout csv)."),
+    layout: str = typer.Option(..., "--layout", help="lol | lolv2 | velol | pairs | csv."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for results.json/.csv/.md and figures/."),
+    split: str | None = typer.Option("test", help="train | test (pairs/csv: from split.csv)."),
+    methods: str = typer.Option(
+        "n2ldiff,lv-grid,lv-random,unprocess,dark-isp",
+        help="Comma-separated: n2ldiff, lv-grid (8 rows), lv-grid-a..-b..-g.., lv-random, "
+        "lv-random-noise, unprocess, dark-isp.",
+    ),
+    seeds: list[int] = typer.Option([3407], "--seeds", "-s", help="Seeds (>= 2 for diversity)."),
+    model: Path | None = typer.Option(None, help="n2ldiff model directory (default: the shipped model)."),
+    sampler: str | None = typer.Option(None, help="ddpm | ddim | dpm-solver++ (default: the model's)."),
+    steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
+    max_images: int | None = typer.Option(None, help="Use only the first N pairs (by name)."),
+    max_side: int | None = typer.Option(None, help="Resize so the longer side is at most N px first."),
+    size_multiple: int = typer.Option(32, help="Crop images (top-left) to multiples of this."),
+    lpips_net: str = typer.Option("alex", help="LPIPS backbone: alex | vgg."),
+    real_low: Path | None = typer.Option(None, help="Folder of real low-light images for KID/FID."),
+    fid: bool = typer.Option(False, "--fid/--no-fid", help="Also FID (slow on CPU; needs --real-low)."),
+    subsets: int = typer.Option(4, help="Disjoint scene subsets for the spread of realism statistics."),
+    cache_dir: Path | None = typer.Option(None, help="Where outputs are cached (default OUT/images)."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse cached outputs."),
+    figures: bool = typer.Option(True, "--figures/--no-figures"),
+    device: str = typer.Option("auto", help="cpu | cuda | auto."),
+) -> None:
+    """Compare synthetic low-light images (n2ldiff and physics baselines) with real ones."""
+    from n2ldiff.benchmark import BenchmarkConfig, run_benchmark, write_report
+
+    config = BenchmarkConfig(
+        data=data,
+        layout=layout,
+        out=out,
+        methods=[m.strip() for m in methods.split(",") if m.strip()],
+        seeds=seeds,
+        split=split,
+        model=model,
+        sampler=sampler,
+        steps=steps,
+        max_images=max_images,
+        max_side=max_side,
+        size_multiple=size_multiple,
+        lpips_net=lpips_net,
+        real_low=real_low,
+        compute_fid=fid,
+        n_subsets=subsets,
+        cache_dir=cache_dir,
+        resume=resume,
+        figures=figures,
+        device=device,
+    )
+    result = run_benchmark(config, log=lambda msg: console.print(msg, highlight=False))
+    paths = write_report(result)
+    for what, path in paths.items():
+        console.print(f"{what}: {path}", highlight=False)

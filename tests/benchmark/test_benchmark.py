@@ -1,0 +1,249 @@
+"""The benchmark engine and report on 4 tiny synthetic pairs (low = 0.3 * normal + known noise)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from n2ldiff.benchmark import BenchmarkConfig, prepare_pair, run_benchmark, write_report
+from n2ldiff.data.io import read_image
+from n2ldiff.errors import N2LDiffError
+from n2ldiff.metrics.fidelity import psnr, ssim
+from n2ldiff.metrics.weights import default_weights_dir, weights_available
+
+SCENES = ("a", "b", "c", "d")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _needs_lpips():
+    if not weights_available("lpips", default_weights_dir()):
+        pytest.skip("LPIPS weights not fetched; run `n2ldiff fetch-weights`")
+
+
+def _scene(rng: np.random.Generator, h: int = 70, w: int = 68) -> np.ndarray:
+    """A smooth scene with flat patches and a few edges, values in [0.15, 0.85]."""
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    base = 0.5 + 0.3 * np.sin(2 * np.pi * (yy * rng.uniform(0.5, 1.5) + xx * rng.uniform(0.5, 1.5)))
+    img = np.stack([base * c for c in rng.uniform(0.6, 1.0, 3)], axis=-1)
+    img[h // 3 : h // 2, w // 4 : w // 2] *= 0.5  # an edge
+    return np.clip(img, 0.15, 0.85)
+
+
+def _write(path: Path, arr: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.clip(arr, 0, 1) * 255).round().astype(np.uint8)).save(path)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pairs")
+    rng = np.random.default_rng(0)
+    rows = ["scene,split"]
+    for name in (*SCENES, "train1"):
+        normal = _scene(rng)
+        low = normal * 0.3 + rng.normal(0, 0.02, normal.shape)
+        _write(root / "normal" / f"{name}.png", normal)
+        _write(root / "low" / f"{name}.png", low)
+        rows.append(f"{name},{'train' if name.startswith('train') else 'test'}")
+    (root / "split.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def _config(dataset: Path, out: Path, **kw) -> BenchmarkConfig:
+    base = dict(
+        data=dataset,
+        layout="pairs",
+        out=out,
+        methods=["lv-grid", "lv-random-noise"],
+        seeds=[1, 2],
+        n_subsets=2,
+        device="cpu",
+        example_scenes=2,
+    )
+    base.update(kw)
+    return BenchmarkConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def ran(dataset, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    config = _config(dataset, out)
+    result = run_benchmark(config)
+    paths = write_report(result)
+    return config, result, paths
+
+
+def test_prepare_pair_crops_top_left_to_multiples():
+    normal = torch.rand(3, 70, 68)
+    low = torch.rand(3, 72, 66)
+    n, lo = prepare_pair(normal, low, 32)
+    assert n.shape == lo.shape == (3, 64, 64)
+    assert torch.equal(n, normal[:, :64, :64]) and torch.equal(lo, low[:, :64, :64])
+    n2, _ = prepare_pair(torch.rand(3, 200, 100), torch.rand(3, 200, 100), 32, max_side=64)
+    assert n2.shape == (3, 64, 32)
+
+
+def test_split_and_rows(ran):
+    config, result, _ = ran
+    assert result.scenes == list(SCENES)  # the train scene is not in the test split
+    methods = [g.name for g in result.groups if g.kind == "method"]
+    assert len([m for m in methods if m.startswith("lv-grid-")]) == 8
+    assert "lv-random-noise" in methods
+    assert [g.name for g in result.groups if g.kind == "control"] == ["normal", "dark-clean"]
+    for stat in result.statistics:
+        if stat.name != "diversity":
+            assert {"real-vs-real", "normal", "dark-clean"} <= set(stat.values)
+        assert stat.label in ("informative", "uninformative", "descriptive")
+        assert all(len(v) == 2 for v in stat.values.values())
+    assert {s.name for s in result.statistics} >= {"nlf_distance", "brightness_error", "diversity"}
+
+
+def test_paired_metrics_match_direct_calls(ran, dataset):
+    config, result, _ = ran
+    from n2ldiff.inference.methods import load_method
+
+    name = "lv-grid-a1-b0.5-g1.5"
+    g = result.group(name)
+    for i, scene in enumerate(SCENES[:2]):
+        normal, low = prepare_pair(
+            read_image(dataset / "normal" / f"{scene}.png").rgb,
+            read_image(dataset / "low" / f"{scene}.png").rgb,
+        )
+        out = load_method(name)(normal[None], [2])
+        out = (out.clamp(0, 1) * 255).round() / 255  # outputs are scored as saved (8 bits)
+        cached = read_image(config.images_dir / name / f"{scene}_s2.png").rgb[None]
+        assert torch.allclose(out, cached, atol=1e-6)
+        assert g.psnr[1][i] == pytest.approx(float(psnr(out, low[None])[0]), abs=1e-4)
+        assert g.ssim[1][i] == pytest.approx(float(ssim(out, low[None])[0]), abs=1e-5)
+    s = g.summary("psnr")
+    t = torch.tensor(g.psnr, dtype=torch.float64)
+    assert s["mean"] == pytest.approx(float(t.mean()))
+    assert s["std"] == pytest.approx(float(t.mean(0).std()))
+    # the noise-free grid setting is deterministic: identical across seeds, so zero diversity
+    assert g.psnr[0] == g.psnr[1]
+    assert max(g.diversity) < 1e-6
+    assert min(result.group("lv-random-noise").diversity) > 0
+
+
+def test_controls_behave(ran):
+    _, result, _ = ran
+    dark, normal = result.group("dark-clean"), result.group("normal")
+    # exposure-matched noise-free darkening is much closer to 0.3*normal+noise than the normal image
+    assert dark.summary("psnr")["mean"] > normal.summary("psnr")["mean"] + 5
+    nlf = result.statistic("nlf_distance")
+    # real noise (std 0.02) is far from a noise-free darkening
+    assert nlf.mean_std("dark-clean")[0] > nlf.mean_std("real-vs-real")[0]
+
+
+def test_outputs_written(ran):
+    _, result, paths = ran
+    data = json.loads(paths["json"].read_text())
+    assert data["run"]["seeds"] == [1, 2] and "torch_version" in data["run"]
+    assert data["run"]["config"]["layout"] == "pairs"
+    assert {s["name"] for s in data["realism"]} >= {"nlf_distance", "diversity"}
+    with open(paths["csv"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["name"] for r in rows[:3]] == ["real-vs-real", "normal", "dark-clean"]
+    assert len(rows) == 3 + 9
+    md = paths["markdown"].read_text()
+    assert "*real-vs-real* (control)" in md and "`lv-grid-a0.9-b0.5-g5`" in md
+    for stat in result.statistics:
+        assert f"[{stat.label}]" in md
+    for key in ("examples", "noise_level"):
+        assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_skips_finished_work(ran, monkeypatch):
+    config, result, _ = ran
+    from n2ldiff.inference import methods
+
+    def fail(self, images, seeds):
+        raise AssertionError("a cached output was generated again")
+
+    monkeypatch.setattr(methods.BaselineMethod, "__call__", fail)
+    again = run_benchmark(config)
+    for g in result.groups:
+        assert again.group(g.name).psnr == g.psnr
+        assert again.group(g.name).seconds_per_image == pytest.approx(g.seconds_per_image, nan_ok=True)
+
+
+def test_changed_settings_in_cache_is_an_error(dataset, tmp_path):
+    config = _config(dataset, tmp_path, methods=["lv-random"], seeds=[1], max_images=2, figures=False)
+    run_benchmark(config)
+    (tmp_path / "images" / "lv-random" / "settings.json").write_text('{"method": "other"}')
+    with pytest.raises(N2LDiffError, match="other settings"):
+        run_benchmark(config)
+    run_benchmark(_config(dataset, tmp_path, methods=["lv-random"], seeds=[1], max_images=2, resume=False))
+
+
+@pytest.mark.parametrize(
+    ("kw", "match"),
+    [
+        ({"layout": "nope"}, "unknown dataset layout"),
+        ({"data": Path("/nonexistent/benchmark-data")}, "not found"),
+        ({"methods": ["lv-grid", "no-such-method"]}, "unknown baseline"),
+        ({"seeds": []}, "seed"),
+    ],
+)
+def test_user_errors_are_one_line(dataset, tmp_path, kw, match):
+    with pytest.raises(N2LDiffError, match=match) as err:
+        run_benchmark(_config(dataset, tmp_path, **kw))
+    assert "\n" not in str(err.value)
+
+
+def test_wrong_layout_folder(dataset, tmp_path):
+    with pytest.raises(N2LDiffError) as err:
+        run_benchmark(_config(dataset, tmp_path, layout="lol"))
+    assert "\n" not in str(err.value)
+
+
+def test_cli(dataset, tmp_path):
+    from typer.testing import CliRunner
+
+    from n2ldiff.cli import app, spread_multi_value_options
+
+    runner = CliRunner()
+    args = ["benchmark", "--data", str(dataset), "--layout", "pairs", "--methods", "lv-random",
+            "--seeds", "1", "2", "--out", str(tmp_path / "o"), "--max-images", "2", "--subsets", "2",
+            "--no-figures", "--device", "cpu"]  # fmt: skip
+    res = runner.invoke(app, spread_multi_value_options(args))
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert data["run"]["seeds"] == [1, 2] and data["scenes"] == ["a", "b"]
+    bad = runner.invoke(app, ["benchmark", "--data", str(tmp_path / "missing"), "--layout", "pairs",
+                              "--out", str(tmp_path / "x"), "--methods", "lv-random"])  # fmt: skip
+    assert bad.exit_code == 2
+    assert "error:" in bad.output and "Traceback" not in bad.output
+
+
+def test_n2ldiff_method_row(dataset, tmp_path, tiny_model_dir):
+    config = _config(
+        dataset, tmp_path, methods=["n2ldiff"], seeds=[5], model=tiny_model_dir, max_images=2, figures=False
+    )
+    result = run_benchmark(config)
+    g = result.group("n2ldiff")
+    assert g.weights_sha256 and len(g.psnr[0]) == 2
+    assert result.run["methods"]["n2ldiff"]["weights_sha256"] == g.weights_sha256
+    assert (tmp_path / "images" / "n2ldiff" / "a_s5.png").is_file()
+
+
+def test_kid_against_real_low(dataset, tmp_path):
+    if not weights_available("inception", default_weights_dir()):
+        pytest.skip("Inception weights not fetched")
+    real = tmp_path / "real_low"
+    for name in ("x", "y", "z"):
+        _write(real / f"{name}.png", _scene(np.random.default_rng(len(name) + ord(name))) * 0.2)
+    config = _config(
+        dataset, tmp_path / "o", methods=["lv-random-noise"], seeds=[1], real_low=real, figures=False
+    )
+    result = run_benchmark(config)
+    kid = result.statistic("kid")
+    assert set(kid.values) == {"real-vs-real", "normal", "dark-clean", "lv-random-noise"}
+    assert all(np.isfinite(v).all() for v in kid.values.values())
+    assert result.run["real_low_images"] == 3
