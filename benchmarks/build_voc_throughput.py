@@ -36,9 +36,7 @@ def make_fake_voc(root: Path, n: int, size: tuple[int, int]) -> Path:
         base = np.linspace(40, 220, ww)[None, :, None] * np.ones((hh, 1, 3))
         img = np.clip(base + rng.normal(0, 20, (hh, ww, 3)), 0, 255).astype(np.uint8)
         Image.fromarray(img).save(voc / "JPEGImages" / f"{key}.jpg", quality=90)
-        (voc / "Annotations" / f"{key}.xml").write_text(
-            f"<annotation><filename>{key}.jpg</filename></annotation>\n"
-        )
+        (voc / "Annotations" / f"{key}.xml").write_text(f"<annotation><filename>{key}.jpg</filename></annotation>\n")
     (voc / "ImageSets/Main/trainval.txt").write_text("\n".join(keys) + "\n")
     return voc
 
@@ -75,9 +73,7 @@ def count_flops(model: str | None, size: tuple[int, int], steps: int | None, sam
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=4, help="images in the fake VOC tree (default 4)")
     parser.add_argument("--size", default="500x375", help="WxH of the images (VOC2007 is mostly 500x375)")
     parser.add_argument("--workers", default="1,2", help="worker counts to measure (default 1,2)")
@@ -97,9 +93,7 @@ def main() -> None:
         model, what = model_dir(tmp)
         settings = LowLightPipeline.from_pretrained(model, device="cpu").settings(args.sampler, args.steps)
         voc = make_fake_voc(tmp / "src", args.images, (w, h))
-        print(
-            f"model: {what}; sampler {settings.sampler}, {settings.steps} steps; {args.images} images {w}x{h}"
-        )
+        print(f"model: {what}; sampler {settings.sampler}, {settings.steps} steps; {args.images} images {w}x{h}")
         rows = []
         for workers in (int(v) for v in args.workers.split(",")):
             out = tmp / f"out{workers}"

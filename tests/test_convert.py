@@ -42,9 +42,7 @@ def assert_reproduces_fixture(model_dir: Path, original_io, use_ema: bool = True
     torch.testing.assert_close(eps, original_io["eps_pred"], atol=1e-5, rtol=0)
 
 
-def test_converted_checkpoint_reproduces_the_original(
-    write_original_ckpt, original_tiny_state, original_io, tmp_path
-):
+def test_converted_checkpoint_reproduces_the_original(write_original_ckpt, original_tiny_state, original_io, tmp_path):
     ckpt = write_original_ckpt(original_tiny_state)
     out = convert_checkpoint(ckpt, tmp_path / "converted")
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "model.safetensors"]
@@ -58,9 +56,7 @@ def test_checkpoint_with_foreign_objects_is_read_without_running_them(
     state = dict(original_tiny_state)
     # Metric networks that a training checkpoint also carries are ignored.
     state["lpips.net.slice1.0.weight"] = torch.zeros(2, 3, 3, 3)
-    ckpt = write_original_ckpt(
-        state, hyper_parameters=HyperParameters(), callbacks={"x": Payload(str(marker))}
-    )
+    ckpt = write_original_ckpt(state, hyper_parameters=HyperParameters(), callbacks={"x": Payload(str(marker))})
     with pytest.raises(pickle.UnpicklingError):
         torch.load(ckpt, weights_only=True)  # the plain safe loader refuses this file
     out = convert_checkpoint(ckpt, tmp_path / "converted")
@@ -68,9 +64,7 @@ def test_checkpoint_with_foreign_objects_is_read_without_running_them(
     assert_reproduces_fixture(out, original_io)
 
 
-def test_ema_weights_are_converted_when_present(
-    write_original_ckpt, original_tiny_state, original_io, tmp_path
-):
+def test_ema_weights_are_converted_when_present(write_original_ckpt, original_tiny_state, original_io, tmp_path):
     state = dict(original_tiny_state)
     state.update({f"ema.{k}": v for k, v in original_tiny_state.items()})
     out = convert_checkpoint(write_original_ckpt(state), tmp_path / "converted")
@@ -95,9 +89,7 @@ def _bad_files(tmp_path: Path, write_original_ckpt, original_tiny_state) -> dict
     }
 
 
-def test_bad_checkpoints_give_one_line_errors_and_leave_nothing(
-    write_original_ckpt, original_tiny_state, tmp_path
-):
+def test_bad_checkpoints_give_one_line_errors_and_leave_nothing(write_original_ckpt, original_tiny_state, tmp_path):
     for expected, path in _bad_files(tmp_path, write_original_ckpt, original_tiny_state).items():
         out = tmp_path / f"out-{path.stem}"
         with pytest.raises(N2LDiffError, match=expected) as info:

@@ -141,16 +141,12 @@ def load_checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise N2LDiffError(f"checkpoint not found: {path}")
     if not zipfile.is_zipfile(path):
-        raise N2LDiffError(
-            f"{path}: not a PyTorch checkpoint (not a zip archive; truncated or another format)"
-        )
+        raise N2LDiffError(f"{path}: not a PyTorch checkpoint (not a zip archive; truncated or another format)")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         try:
-            obj = torch.load(
-                path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule
-            )
+            obj = torch.load(path, map_location="cpu", weights_only=False, pickle_module=_RestrictedPickleModule)
         except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
             raise N2LDiffError(f"{path}: unreadable checkpoint ({type(err).__name__}: {err})") from None
     except Exception as err:  # noqa: BLE001
@@ -176,9 +172,7 @@ def infer_model_config(state: dict[str, torch.Tensor], source: str = "checkpoint
     base = outs[0]
     if any(o % base for o in outs):
         raise N2LDiffError(f"{source}: unexpected channel plan {outs}")
-    return ModelConfig(
-        base_channels=base, channel_mults=tuple(o // base for o in outs), weight_norm=weight_norm
-    )
+    return ModelConfig(base_channels=base, channel_mults=tuple(o // base for o in outs), weight_norm=weight_norm)
 
 
 def convert_state_dict(state: dict[str, torch.Tensor], source: str = "checkpoint") -> N2LDiff:
@@ -205,15 +199,11 @@ def convert_state_dict(state: dict[str, torch.Tensor], source: str = "checkpoint
         converted[new_key] = value.to(torch.float32)
     missing = sorted(set(ours) - set(converted))
     if missing:
-        raise N2LDiffError(
-            f"{source}: {len(missing)} weights missing, e.g. {missing[0]!r} (truncated checkpoint?)"
-        )
+        raise N2LDiffError(f"{source}: {len(missing)} weights missing, e.g. {missing[0]!r} (truncated checkpoint?)")
     schedule = Schedule.cosine(timesteps)
     for name in SCHEDULE_KEYS:
         stored = state.get(f"model.{name}")
-        if stored is not None and not torch.allclose(
-            stored.float(), getattr(schedule, name), rtol=1e-5, atol=1e-6
-        ):
+        if stored is not None and not torch.allclose(stored.float(), getattr(schedule, name), rtol=1e-5, atol=1e-6):
             raise N2LDiffError(
                 f"{source}: schedule buffer {name!r} differs from the cosine schedule with T={timesteps}"
             )

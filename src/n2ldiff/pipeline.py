@@ -116,9 +116,7 @@ class LowLightPipeline:
         c = self.config
         sampler = sampler or c.sampler
         if steps is None:
-            steps = (
-                c.steps if sampler == c.sampler else (c.timesteps if sampler == "ddpm" else min(c.steps, 20))
-            )
+            steps = c.steps if sampler == c.sampler else (c.timesteps if sampler == "ddpm" else min(c.steps, 20))
         settings = SamplingSettings(
             sampler=sampler,
             steps=steps,
@@ -132,9 +130,7 @@ class LowLightPipeline:
 
     # ----------------------------------------------------------------------------------- sampling
     @torch.no_grad()
-    def sample_batch(
-        self, normal: torch.Tensor, noise: PositionalNoise, settings: SamplingSettings
-    ) -> torch.Tensor:
+    def sample_batch(self, normal: torch.Tensor, noise: PositionalNoise, settings: SamplingSettings) -> torch.Tensor:
         """Sample one batch whose H and W are already multiples of the network stride. [0,1] -> [0,1]."""
         normal = normal.to(self.device, torch.float32)
         center, feats = self.model.encode(normal)

@@ -41,9 +41,7 @@ def test_corruption_total_variance_and_rows() -> None:
     assert y.mean().item() == pytest.approx(level, abs=2e-3)
     assert y.var().item() == pytest.approx(expected, rel=0.07)
     row_means = y.mean(dim=3)  # per-row offsets dominate the variance of row means
-    assert row_means.var().item() == pytest.approx(
-        noise.row_sigma**2 + (expected - noise.row_sigma**2) / 256, rel=0.15
-    )
+    assert row_means.var().item() == pytest.approx(noise.row_sigma**2 + (expected - noise.row_sigma**2) / 256, rel=0.15)
     levels = y * (2**12 - 1)
     torch.testing.assert_close(levels, levels.round())  # quantised
 

@@ -28,9 +28,9 @@ def test_names() -> None:
     assert set(list_methods()) == EXPECTED
     assert len(list_methods()) == len(EXPECTED)
     assert lv_grid_name(0.9, 1.0, 5.0) == "lv-grid-a0.9-b1-g5"
-    assert expand_methods(["lv-grid", "unprocess"]) == [
-        n for n in list_methods() if n.startswith("lv-grid")
-    ] + ["unprocess"]
+    assert expand_methods(["lv-grid", "unprocess"]) == [n for n in list_methods() if n.startswith("lv-grid")] + [
+        "unprocess"
+    ]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -26,6 +26,15 @@ def _needs_lpips():
         pytest.skip("LPIPS weights not fetched; run `n2ldiff fetch-weights`")
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # These tests compare no reference tensors; one thread avoids oversubscribing a busy machine.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _scene(rng: np.random.Generator, h: int = 70, w: int = 68) -> np.ndarray:
     """A smooth scene with flat patches and a few edges, values in [0.15, 0.85]."""
     yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
@@ -74,6 +83,7 @@ def _config(dataset: Path, out: Path, **kw) -> BenchmarkConfig:
 def ran(dataset, tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     config = _config(dataset, out)
+    torch.set_num_threads(1)
     result = run_benchmark(config)
     paths = write_report(result)
     return config, result, paths
@@ -239,11 +249,21 @@ def test_kid_against_real_low(dataset, tmp_path):
     real = tmp_path / "real_low"
     for name in ("x", "y", "z"):
         _write(real / f"{name}.png", _scene(np.random.default_rng(len(name) + ord(name))) * 0.2)
-    config = _config(
-        dataset, tmp_path / "o", methods=["lv-random-noise"], seeds=[1], real_low=real, figures=False
-    )
+    config = _config(dataset, tmp_path / "o", methods=["lv-random-noise"], seeds=[1], real_low=real, figures=False)
     result = run_benchmark(config)
     kid = result.statistic("kid")
     assert set(kid.values) == {"real-vs-real", "normal", "dark-clean", "lv-random-noise"}
     assert all(np.isfinite(v).all() for v in kid.values.values())
     assert result.run["real_low_images"] == 3
+
+
+def test_assess_distance_needs_controls_worse_than_real():
+    from n2ldiff.benchmark.run import assess_distance
+
+    good = {"real-vs-real": [0.10, 0.12, 0.11], "normal": [0.9, 0.95, 0.92], "dark-clean": [0.6, 0.62, 0.61]}
+    assert assess_distance(good)[0] == "informative"
+    oracle = dict(good, **{"dark-clean": [0.0, 0.0, 0.0]})  # separated, but closer to real than real
+    label, reason, _ = assess_distance(oracle)
+    assert label == "uninformative" and "dark-clean" in reason
+    blurry = dict(good, normal=[0.1, 0.3, 0.05])
+    assert assess_distance(blurry)[0] == "uninformative"

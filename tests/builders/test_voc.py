@@ -31,9 +31,7 @@ def make_voc(root: Path, sizes: dict[str, tuple[int, int]] = SIZES) -> Path:
     for sub in ("JPEGImages", "Annotations", "ImageSets/Main"):
         (voc / sub).mkdir(parents=True, exist_ok=True)
     for key, (h, w) in sizes.items():
-        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
-            voc / "JPEGImages" / f"{key}.jpg"
-        )
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(voc / "JPEGImages" / f"{key}.jpg")
         (voc / "Annotations" / f"{key}.xml").write_text(
             f"<annotation><filename>{key}.jpg</filename><size><width>{w}</width><height>{h}</height>"
             "<depth>3</depth></size><object><name>dog</name><bndbox><xmin>2</xmin><ymin>3</ymin>"

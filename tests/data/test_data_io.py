@@ -28,9 +28,7 @@ def as_hwc(t: torch.Tensor) -> np.ndarray:
     return t.permute(1, 2, 0).numpy()
 
 
-@pytest.mark.parametrize(
-    ("ext", "kwargs"), [("png", {}), ("bmp", {}), ("tif", {}), ("webp", {"lossless": True})]
-)
+@pytest.mark.parametrize(("ext", "kwargs"), [("png", {}), ("bmp", {}), ("tif", {}), ("webp", {"lossless": True})])
 def test_lossless_formats_round_trip_exactly(tmp_path, ext, kwargs):
     path = tmp_path / f"img.{ext}"
     Image.fromarray(BASE).save(path, **kwargs)
@@ -101,9 +99,7 @@ def test_16bit_colour_png_decoded_at_full_precision(tmp_path, channels):
         assert loaded.alpha is None
     # Pillow's own (8-bit) reading agrees with the high bytes: an independent check of byte order
     if channels == 3:
-        np.testing.assert_array_equal(
-            np.asarray(Image.open(path).convert("RGB")), (values >> 8).astype(np.uint8)
-        )
+        np.testing.assert_array_equal(np.asarray(Image.open(path).convert("RGB")), (values >> 8).astype(np.uint8))
 
 
 def test_16bit_colour_tiff(tmp_path):

@@ -149,9 +149,7 @@ def page(browser):
 def photo(tmp_path) -> Path:
     rng = np.random.default_rng(0)
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
-    pixels = np.stack([x * 2.5, y * 3.5, 128 + 40 * np.sin(x / 7.0)], axis=-1) + rng.normal(
-        0, 8, (HEIGHT, WIDTH, 3)
-    )
+    pixels = np.stack([x * 2.5, y * 3.5, 128 + 40 * np.sin(x / 7.0)], axis=-1) + rng.normal(0, 8, (HEIGHT, WIDTH, 3))
     path = tmp_path / "street.png"
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(path)
     return path
@@ -270,9 +268,7 @@ def test_screenshot_for_the_docs(request, tiny_model_dir, tmp_path):
         page.locator("#n2l-upload").get_by_text("astronaut").first.wait_for()
         page.click("#n2l-run")
         page.locator('#n2l-downloads a[download="n2ldiff-results.zip"]').wait_for(timeout=RUN_TIMEOUT_MS)
-        all_loaded = (
-            "[...document.querySelectorAll('#n2l-results img')].every(i => i.complete && i.naturalWidth)"
-        )
+        all_loaded = "[...document.querySelectorAll('#n2l-results img')].every(i => i.complete && i.naturalWidth)"
         page.wait_for_function(f"() => {all_loaded}")
         page.wait_for_timeout(1500)  # let toasts and transitions settle
         Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -289,8 +285,6 @@ def _shrink_png(path: Path, limit: int = 300_000) -> None:
     with Image.open(path) as img:
         rgb = img.convert("RGB")
     for colours in (256, 128, 64, 32):
-        rgb.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-            path, optimize=True
-        )
+        rgb.quantize(colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(path, optimize=True)
         if path.stat().st_size < limit:
             return

@@ -85,9 +85,7 @@ def test_available_methods_lists_n2ldiff_and_baselines():
 
 def test_compare_uses_the_pipeline_api(pipeline, photo):
     calls = []
-    results = R.compare(
-        pipeline, [("photo", photo)], [3, 11], [R.N2LDIFF], "ddim", 2, lambda *a: calls.append(a)
-    )
+    results = R.compare(pipeline, [("photo", photo)], [3, 11], [R.N2LDIFF], "ddim", 2, lambda *a: calls.append(a))
     assert [(r.method, r.seed) for r in results] == [("n2ldiff", 3), ("n2ldiff", 11)]
     expected = [pipeline(photo.rgb, seeds=[seed], sampler="ddim", steps=2)[0] for seed in (3, 11)]
     for result, row in zip(results, expected, strict=True):
@@ -151,9 +149,7 @@ def test_brighten_matches_the_reference_mean_luminance():
     out = R.brighten(low, reference)
     assert out.shape == low.shape
     assert float(R.luminance(out).mean()) == pytest.approx(0.5, rel=1e-5)
-    torch.testing.assert_close(
-        out / low, torch.full_like(low, float(out[0, 0, 0] / low[0, 0, 0]))
-    )  # one gain
+    torch.testing.assert_close(out / low, torch.full_like(low, float(out[0, 0, 0] / low[0, 0, 0])))  # one gain
     assert float(R.brighten(low, torch.ones(3, 8, 8)).max()) == 1.0  # clipped, not wrapped
 
 

@@ -41,9 +41,7 @@ def test_p_sample_step_given_stored_network_output(original_io):
     torch.testing.assert_close(
         log_var.flatten(), original_io["psample_model_log_variance"].flatten(), atol=1e-6, rtol=0
     )
-    x_prev, _ = diffusion.p_sample(
-        original_io["psample_eps_pred"], x_t, t, center, original_io["psample_noise"]
-    )
+    x_prev, _ = diffusion.p_sample(original_io["psample_eps_pred"], x_t, t, center, original_io["psample_noise"])
     torch.testing.assert_close(x_prev, original_io["psample_x_prev"], atol=1e-6, rtol=0)
 
 

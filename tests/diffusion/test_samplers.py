@@ -127,9 +127,7 @@ def test_deterministic_samplers_solve_the_probability_flow_ode(steps):
     reference = exact(x_start)
 
     def error(sampler):
-        out = sample_loop(
-            lambda x, t: denoise(x, t).to(x.dtype), sampler, center, ReplayNoise([x_start - center])
-        )
+        out = sample_loop(lambda x, t: denoise(x, t).to(x.dtype), sampler, center, ReplayNoise([x_start - center]))
         return float((out - reference).abs().max())
 
     err_ddim = error(DDIMSampler(diffusion, steps))
@@ -145,9 +143,7 @@ def test_dpm_solver_converges_with_order_about_two():
     reference = exact(x_start)
     errors = []
     for steps in (20, 80):
-        out = sample_loop(
-            denoise, DPMSolverPlusPlusSampler(diffusion, steps), center, ReplayNoise([x_start - center])
-        )
+        out = sample_loop(denoise, DPMSolverPlusPlusSampler(diffusion, steps), center, ReplayNoise([x_start - center]))
         errors.append(float((out - reference).abs().max()))
     assert errors[1] < errors[0] / 6  # 4x the steps: about 16x smaller error for a 2nd-order method
 

@@ -97,9 +97,7 @@ def test_pointwise_function_tiled_equals_untiled_and_batches_work():
     def fn(t, off):
         return t.pow(2.2) * 0.3
 
-    torch.testing.assert_close(
-        tiled_apply(fn, x, tile=24, overlap=8, multiple=8), fn(x, None), atol=1e-6, rtol=0
-    )
+    torch.testing.assert_close(tiled_apply(fn, x, tile=24, overlap=8, multiple=8), fn(x, None), atol=1e-6, rtol=0)
 
 
 def test_offsets_locate_tiles_in_the_padded_image():

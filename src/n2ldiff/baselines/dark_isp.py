@@ -65,9 +65,7 @@ def random_sensor_noise(generator: torch.Generator, bits: int = DEFAULT_BITS) ->
     """Draw K, Tukey lambda, Tukey scale and row sigma (in that order); see the module docstring."""
     log_k = _u(generator, math.log(SYSTEM_GAIN_RANGE[0]), math.log(SYSTEM_GAIN_RANGE[1]))
     lam = _u(generator, *TUKEY_LAMBDA_RANGE)
-    scale = math.exp(
-        0.75 * log_k - 1.0 + 0.2 * float(torch.randn((), generator=generator, dtype=torch.float64))
-    )
+    scale = math.exp(0.75 * log_k - 1.0 + 0.2 * float(torch.randn((), generator=generator, dtype=torch.float64)))
     row = scale * _u(generator, *ROW_FRACTION_RANGE)
     return SensorNoise(math.exp(log_k), lam, scale, row, bits)
 

@@ -50,13 +50,9 @@ def poisson_gaussian_noise(image: Tensor, generator: torch.Generator, shot: floa
     """``shot * Poisson(x / shot) + N(0, read)`` (variance ``shot * x + read``), clipped to [0, 1]."""
     if shot < 0 or read < 0:
         raise N2LDiffError(f"noise levels must be >= 0, got shot={shot}, read={read}")
-    x = image.clamp(0, 1).to(
-        device=generator.device, dtype=torch.float64
-    )  # noise drawn on the generator's device
+    x = image.clamp(0, 1).to(device=generator.device, dtype=torch.float64)  # noise drawn on the generator's device
     noisy = torch.poisson(x / shot, generator=generator) * shot if shot > 0 else x
-    noisy = noisy + math.sqrt(read) * torch.randn(
-        x.shape, generator=generator, dtype=x.dtype, device=x.device
-    )
+    noisy = noisy + math.sqrt(read) * torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
     return noisy.clamp(0, 1).to(image.device, torch.float32)
 
 

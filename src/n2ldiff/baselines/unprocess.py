@@ -49,12 +49,7 @@ DEFAULT_EXPOSURE_RANGE = (0.02, 0.2)
 
 def check_image(image: Tensor) -> None:
     """Raise ``N2LDiffError`` unless ``image`` is a float N×3×H×W tensor."""
-    if (
-        not isinstance(image, Tensor)
-        or image.ndim != 4
-        or image.shape[1] != 3
-        or not image.is_floating_point()
-    ):
+    if not isinstance(image, Tensor) or image.ndim != 4 or image.shape[1] != 3 or not image.is_floating_point():
         shape = tuple(image.shape) if isinstance(image, Tensor) else type(image).__name__
         raise N2LDiffError(f"expected a float N×3×H×W image tensor, got {shape}")
 

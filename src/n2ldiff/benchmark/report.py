@@ -124,11 +124,7 @@ def summary_rows(result: BenchmarkResult) -> list[dict[str, Any]]:
         except KeyError:
             g = None
         for metric in ("psnr", "ssim", "lpips"):
-            s = (
-                g.summary(metric)
-                if g is not None
-                else {"mean": math.nan, "std": math.nan, "seed_std": math.nan}
-            )
+            s = g.summary(metric) if g is not None else {"mean": math.nan, "std": math.nan, "seed_std": math.nan}
             row[f"{metric}_mean"], row[f"{metric}_std"], row[f"{metric}_seed_std"] = (
                 s["mean"], s["std"], s["seed_std"],
             )  # fmt: skip
@@ -175,9 +171,7 @@ def markdown_tables(result: BenchmarkResult) -> str:
         head.append("seed sd (PSNR / SSIM / LPIPS)")
     head.append("s / image")
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for g in [g for g in result.groups if g.kind == "control"] + [
-        g for g in result.groups if g.kind == "method"
-    ]:
+    for g in [g for g in result.groups if g.kind == "control"] + [g for g in result.groups if g.kind == "method"]:
         sp, ss, sl = g.summary("psnr"), g.summary("ssim"), g.summary("lpips")
         cells = [
             _label_name(g.name, g.kind),
@@ -220,8 +214,7 @@ def markdown_tables(result: BenchmarkResult) -> str:
     for s in stats:
         z = ", ".join(f"z({k}) = {_fmt(v, 1)}" for k, v in s.z.items())
         lines.append(
-            f"- **{_NICE.get(s.name, s.name)}** — {s.description}. *{s.label}*: {s.reason}"
-            + (f" ({z})." if z else ".")
+            f"- **{_NICE.get(s.name, s.name)}** — {s.description}. *{s.label}*: {s.reason}" + (f" ({z})." if z else ".")
         )
     lines.append("")
     return "\n".join(lines)
@@ -261,9 +254,7 @@ def plot_examples(result: BenchmarkResult, path: Path, crop: int = 256) -> Path:
 
     cols = [k for k in result.examples if k != "normal"]  # the normal control equals the input
     n_scenes = len(result.examples["real low"])
-    fig, axes = plt.subplots(
-        2 * n_scenes, len(cols), figsize=(1.6 * len(cols), 1.6 * 2 * n_scenes), squeeze=False
-    )
+    fig, axes = plt.subplots(2 * n_scenes, len(cols), figsize=(1.6 * len(cols), 1.6 * 2 * n_scenes), squeeze=False)
     for i in range(n_scenes):
         for j, col in enumerate(cols):
             img = _centre_crop(result.examples[col][i].float(), crop)
@@ -332,9 +323,7 @@ def write_report(result: BenchmarkResult, out: str | Path | None = None) -> dict
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
         writer.writeheader()
         for row in rows:
-            writer.writerow(
-                {k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-            )
+            writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
         buf.seek(0)
         _atomic_write_text(paths["csv"], buf.read())
     _atomic_write_text(paths["markdown"], markdown_tables(result))

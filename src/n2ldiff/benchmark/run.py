@@ -74,6 +74,7 @@ __all__ = [
     "BenchmarkResult",
     "GroupResult",
     "StatisticResult",
+    "assess_distance",
     "prepare_pair",
     "run_benchmark",
 ]
@@ -238,9 +239,7 @@ def _shrink(x: Tensor, max_side: int | None) -> Tensor:
     h, w = x.shape[-2:]
     scale = max_side / max(h, w)
     size = (max(1, round(h * scale)), max(1, round(w * scale)))
-    return F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp(
-        0, 1
-    )
+    return F.interpolate(x[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
 
 
 def prepare_pair(
@@ -534,7 +533,7 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
         paired(g, outs_by_seed)
         per_scene = [[outs_by_seed[si][i] for si in range(len(config.seeds))] for i in range(len(scenes))]
         if len(config.seeds) >= 2:
-            for i, outs in enumerate(per_scene):
+            for outs in per_scene:
                 with torch.no_grad():
                     d = diversity([o[None].to(device) for o in outs], lpips)
                 g.diversity.append(float(d[0]))
@@ -577,21 +576,45 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             "real_low_images": None if real_low_feats is None else int(real_low_feats.shape[0]),
         }
     )
-    return BenchmarkResult(
-        config, run, [s.name for s in scenes], subsets, groups, statistics, nlf_pooled, examples
-    )
+    return BenchmarkResult(config, run, [s.name for s in scenes], subsets, groups, statistics, nlf_pooled, examples)
 
 
 # ------------------------------------------------------------------------------------------ statistics
 
 _DESCRIPTIONS = {
-    "nlf_distance": "noise-level function where the normal image is flat vs the real low images (mean |log ratio|)",
+    "nlf_distance": ("noise-level function where the normal image is flat vs the real low images (mean |log ratio|)"),
     "brightness_error": "|log mean brightness ratio (low/normal) - that of the real low images|",
     "colour_cast_error": "L1 distance of the mean chromaticity shift (low - normal) to the real low images'",
     "kid": "KID (Inception pool features) against the real-low folder",
     "fid": "FID (Inception pool features) against the real-low folder",
     "diversity": "mean pairwise LPIPS between seeds (higher = more varied; no real reference)",
 }
+
+
+def assess_distance(controls: dict[str, list[float]], min_z: float = 2.0) -> tuple[str, str, dict[str, float]]:
+    """``assess_statistic`` for a distance to real low light (lower = more realistic), plus direction.
+
+    Besides separating every negative control from real-vs-real by ``min_z`` (``assess_statistic``),
+    each negative control must score *worse* (a larger mean distance) than real-vs-real: a statistic on
+    which a noise-free darkening looks more real than real photos would rank methods by the wrong thing.
+    """
+    a = assess_statistic(controls, reference=REAL_VS_REAL, min_z=min_z)
+    if not a.informative:
+        return a.label, a.reason, a.z
+
+    def mean(values: list[float]) -> float:
+        finite = [v for v in values if math.isfinite(v)]
+        return sum(finite) / len(finite)
+
+    ref = mean(controls[REAL_VS_REAL])
+    closer = [k for k in controls if k != REAL_VS_REAL and mean(controls[k]) < ref]
+    if closer:
+        return (
+            "uninformative",
+            f"{', '.join(closer)} scores closer to real than {REAL_VS_REAL} does",
+            a.z,
+        )
+    return a.label, a.reason, a.z
 
 
 def _statistics(
@@ -658,10 +681,9 @@ def _statistics(
 
     results = []
     for name, vals in computed:
-        controls = {c: vals[c] for c in CONTROLS}
-        a = assess_statistic(controls, reference=REAL_VS_REAL, min_z=config.min_z)
-        stat = StatisticResult(name, _DESCRIPTIONS[name], vals, a.label, a.reason, a.z)
-        if a.informative:
+        label, reason, z = assess_distance({c: vals[c] for c in CONTROLS}, config.min_z)
+        stat = StatisticResult(name, _DESCRIPTIONS[name], vals, label, reason, z)
+        if label == "informative":
             means = {m: stat.mean_std(m)[0] for m in method_names}
             order = sorted((v, m) for m, v in means.items() if math.isfinite(v))
             stat.ranks = {m: i + 1 for i, (_, m) in enumerate(order)}

@@ -143,9 +143,7 @@ def load_method(model_dir: str | None, device: str, sampler: str | None, steps: 
     return _METHODS[key]
 
 
-def remember_method(
-    model_dir: str | None, device: str, sampler: str | None, steps: int | None, method
-) -> None:
+def remember_method(model_dir: str | None, device: str, sampler: str | None, steps: int | None, method) -> None:
     """Put an already loaded method in this process's cache (the in-process path reuses the driver's)."""
     _METHODS[_method_key(model_dir, device, sampler, steps)] = method
 
@@ -208,9 +206,7 @@ def build_shard(task: ShardTask, on_image: Callable[[int], None] | None = None) 
     result = ShardResult(name=task.name, host=socket.gethostname())
     src_root, out_root = Path(task.src_root), Path(task.out_root)
     todo = [im for im in task.images if any(o.rel not in task.skip for o in im.outputs)]
-    result.skipped = task.n_outputs - sum(
-        len([o for o in im.outputs if o.rel not in task.skip]) for im in todo
-    )
+    result.skipped = task.n_outputs - sum(len([o for o in im.outputs if o.rel not in task.skip]) for im in todo)
     if todo:
         method = load_method(task.model_dir, task.device, task.sampler, task.steps)
         info = run_info()
@@ -223,9 +219,7 @@ def build_shard(task: ShardTask, on_image: Callable[[int], None] | None = None) 
                 except N2LDiffError as err:
                     reason = str(err).removeprefix(f"{src}: ")
                     for o in outputs:
-                        result.failed.append(
-                            {"image": image.key, "input": image.src, "seed": o.seed, "reason": reason}
-                        )
+                        result.failed.append({"image": image.key, "input": image.src, "seed": o.seed, "reason": reason})
                     if on_image:
                         on_image(len(outputs))
                     continue
@@ -281,9 +275,7 @@ def build_shard(task: ShardTask, on_image: Callable[[int], None] | None = None) 
 # ---------------------------------------------------------------------------------------- executors
 
 
-def run_in_process(
-    tasks: Sequence[ShardTask], on_image: Callable[[int], None] | None = None
-) -> Iterator[ShardResult]:
+def run_in_process(tasks: Sequence[ShardTask], on_image: Callable[[int], None] | None = None) -> Iterator[ShardResult]:
     """Run shards one after another in this process (threads, if set, are restored afterwards)."""
     import torch
 
@@ -315,9 +307,7 @@ def run_local_pool(tasks: Sequence[ShardTask], workers: int) -> Iterator[ShardRe
 
     threads = default_threads(workers)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_init_worker, initargs=(threads,)
-    ) as pool:
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
         futures = [pool.submit(build_shard, task) for task in tasks]
         try:
             for future in as_completed(futures):

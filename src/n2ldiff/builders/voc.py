@@ -148,12 +148,8 @@ def _voc_images(root: Path, split: str) -> tuple[list[DatasetImage], list[dict[s
     listing = root / "ImageSets" / "Main" / f"{split}.txt"
     if not listing.is_file():
         lists = sorted(p.stem for p in (root / "ImageSets" / "Main").glob("*.txt") if "_" not in p.stem)
-        raise N2LDiffError(
-            f"{listing}: no such split list (choose all or one of: {', '.join(lists) or 'none found'})"
-        )
-    ids = sorted(
-        {line.split()[0] for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()}
-    )
+        raise N2LDiffError(f"{listing}: no such split list (choose all or one of: {', '.join(lists) or 'none found'})")
+    ids = sorted({line.split()[0] for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()})
     by_stem = {p.stem: p for p in folder.iterdir() if _is_build_image(p)}
     images, missing = [], []
     for key in ids:
@@ -233,8 +229,7 @@ def plan_shards(
                 key=im.key,
                 src=im.rel,
                 outputs=tuple(
-                    OutputSpec(seed, image_seed(seed, im.key), output_rel(im, i, seed))
-                    for i, seed in enumerate(seeds)
+                    OutputSpec(seed, image_seed(seed, im.key), output_rel(im, i, seed)) for i, seed in enumerate(seeds)
                 ),
             )
             for im in ordered[start : start + shard_size]
@@ -491,9 +486,7 @@ def _finish(out_root: Path, summary: BuildSummary) -> None:
     """Merge the shard manifests into ``manifest.jsonl`` and write ``failed.jsonl`` (also after a crash)."""
     records = _completed(out_root)
     _write_jsonl_atomic(out_root / MANIFEST_NAME, [records[k] for k in sorted(records)])
-    failed = sorted(
-        summary.failed, key=lambda f: (str(f.get("image")), f.get("seed") is None, f.get("seed") or 0)
-    )
+    failed = sorted(summary.failed, key=lambda f: (str(f.get("image")), f.get("seed") is None, f.get("seed") or 0))
     _write_jsonl_atomic(out_root / FAILED_FILE, failed)
 
 

@@ -36,9 +36,7 @@ def parse_seeds(values: list[str] | None) -> list[int]:
 @app.command("build-voc")
 @user_errors
 def build_voc(
-    voc_root: Path = typer.Argument(
-        ..., help="VOCdevkit/VOC2007 folder (or a COCO root with --layout coco)."
-    ),
+    voc_root: Path = typer.Argument(..., help="VOCdevkit/VOC2007 folder (or a COCO root with --layout coco)."),
     out_root: Path = typer.Argument(..., help="Output dataset folder (same layout, low-light images)."),
     seeds: list[str] | None = typer.Option(
         None,
@@ -50,15 +48,9 @@ def build_voc(
     split: str = typer.Option(
         "all", "--split", help="all, or an ImageSets/Main list (trainval, test, ...); COCO: all or a folder."
     ),
-    layout: _Layout = typer.Option(
-        _Layout.voc, "--layout", help="voc or coco (annotations/ + image folders)."
-    ),
-    jpeg_quality: int = typer.Option(
-        95, "--jpeg-quality", help="JPEG quality of the written images (1-100)."
-    ),
-    sampler: str | None = typer.Option(
-        None, "--sampler", help="ddpm, ddim or dpm-solver++ (default: model's)."
-    ),
+    layout: _Layout = typer.Option(_Layout.voc, "--layout", help="voc or coco (annotations/ + image folders)."),
+    jpeg_quality: int = typer.Option(95, "--jpeg-quality", help="JPEG quality of the written images (1-100)."),
+    sampler: str | None = typer.Option(None, "--sampler", help="ddpm, ddim or dpm-solver++ (default: model's)."),
     steps: int | None = typer.Option(None, "--steps", help="Sampling steps (default: the model's)."),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = in this process)."),
     ray: str | None = typer.Option(

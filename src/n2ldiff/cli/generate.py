@@ -37,6 +37,7 @@ def generate(
     eta: float | None = typer.Option(None, help="DDIM stochasticity (0 = deterministic)."),
     start: str | None = typer.Option(None, help="center+noise (default) or center (the original's)."),
     batch_size: int = typer.Option(1, help="Images of equal size sampled together."),
+    tile_size: int = typer.Option(768, help="Larger images run in overlapping tiles of this size (bounds memory)."),
     device: str = typer.Option("auto", help="cpu | cuda | auto."),
     image_format: str = typer.Option("png", "--format", help="png | jpg."),
     jpeg_quality: int = typer.Option(95, help="JPEG quality when --format jpg."),
@@ -47,7 +48,7 @@ def generate(
     """Turn normal-light photos into realistic low-light ones with N2LDiff."""
     from n2ldiff.inference.methods import load_method
 
-    method = load_method("n2ldiff", model, device, sampler, steps, eta=eta, start=start)
+    method = load_method("n2ldiff", model, device, sampler, steps, tile_size=tile_size, eta=eta, start=start)
     _run(
         method,
         inputs,

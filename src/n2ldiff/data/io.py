@@ -194,9 +194,7 @@ def _pil_to_arrays(img: Image.Image, name: str) -> tuple[np.ndarray, np.ndarray 
         gray = np.clip(np.nan_to_num(np.asarray(img, dtype=np.float32)), 0.0, 1.0)
         return np.repeat(gray[..., None], 3, axis=2), None, 32
     bit_depth = 1 if mode == "1" else 8
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode in ("P", "L", "RGB") and "transparency" in img.info
-    )
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in img.info)
     if mode == "CMYK":
         img = _cmyk_to_rgb(img)
     if has_alpha:
@@ -345,9 +343,7 @@ def to_tensor(image: Any) -> torch.Tensor:
         return _array_to_tensor(image)
     if isinstance(image, torch.Tensor):
         return _tensor_to_tensor(image)
-    raise N2LDiffError(
-        f"image: expected a PIL image, numpy array or torch tensor, got {type(image).__name__}"
-    )
+    raise N2LDiffError(f"image: expected a PIL image, numpy array or torch tensor, got {type(image).__name__}")
 
 
 def _scale(values: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
@@ -363,8 +359,7 @@ def _scale(values: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
         raise N2LDiffError(f"{what}: contains NaN or infinite values")
     if tensor.numel() and (tensor.min() < -1e-4 or tensor.max() > 1 + 1e-4):
         raise N2LDiffError(
-            f"{what}: float values must lie in [0, 1], got [{tensor.min().item():.4g}, "
-            f"{tensor.max().item():.4g}]"
+            f"{what}: float values must lie in [0, 1], got [{tensor.min().item():.4g}, {tensor.max().item():.4g}]"
         )
     return tensor.clamp(0.0, 1.0)
 

@@ -119,15 +119,11 @@ def _split_folder(root: Path, layout: str, split: str | None) -> Path:
         return next(iter(present.values()))
     if not present:
         names = ", ".join(f"{v[0]}/" for v in _SPLIT_NAMES[layout].values())
-        raise N2LDiffError(
-            f"{root}: not a {layout} folder (expected {low_name}/ and {high_name}/, or {names})"
-        )
+        raise N2LDiffError(f"{root}: not a {layout} folder (expected {low_name}/ and {high_name}/, or {names})")
     raise N2LDiffError(f"{root}: holds both train and test folders; choose a split (train or test)")
 
 
-def _match(
-    lows: list[Path], normals: list[Path], key_fn, where: str, allow_unmatched: bool
-) -> list[ImagePair]:
+def _match(lows: list[Path], normals: list[Path], key_fn, where: str, allow_unmatched: bool) -> list[ImagePair]:
     def index(paths: list[Path], what: str) -> dict[str, Path]:
         out: dict[str, Path] = {}
         for p in paths:
@@ -188,9 +184,7 @@ def _csv_pairs(csv_path: Path) -> list[ImagePair]:
         reader = csv.DictReader(handle)
         fields = set(reader.fieldnames or [])
         if not {"normal", "low"} <= fields:
-            raise N2LDiffError(
-                f"{csv_path}: a pairs CSV needs columns 'normal' and 'low' (found {sorted(fields)})"
-            )
+            raise N2LDiffError(f"{csv_path}: a pairs CSV needs columns 'normal' and 'low' (found {sorted(fields)})")
         pairs, missing = [], []
         for row in reader:
             normal, low = base / row["normal"].strip(), base / row["low"].strip()

@@ -218,9 +218,7 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-def launch(
-    pipeline: Any, host: str = "127.0.0.1", port: int = 7860, examples: Sequence[Path] | None = None
-) -> None:
+def launch(pipeline: Any, host: str = "127.0.0.1", port: int = 7860, examples: Sequence[Path] | None = None) -> None:
     """Build the page and serve it until interrupted (no share link, no analytics)."""
     demo = build_demo(pipeline, examples)
     if threading.current_thread() is threading.main_thread():  # SIGTERM: shut down like Ctrl+C

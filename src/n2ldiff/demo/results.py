@@ -136,8 +136,7 @@ class _Baseline:
 
     def __call__(self, images: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         rows = [
-            self.function(images[i : i + 1], torch.Generator().manual_seed(int(seed)))
-            for i, seed in enumerate(seeds)
+            self.function(images[i : i + 1], torch.Generator().manual_seed(int(seed))) for i, seed in enumerate(seeds)
         ]
         return torch.cat(rows).clamp(0, 1)
 

@@ -47,15 +47,12 @@ class CenterShiftedDiffusion:
         """The training target eps' = eps + k_t c (c in [-1, 1])."""
         return noise + extract(self.schedule.extra_term_coef1, t, noise) * center
 
-    def q_sample(
-        self, x0: torch.Tensor, t: torch.Tensor, center: torch.Tensor, noise: torch.Tensor
-    ) -> torch.Tensor:
+    def q_sample(self, x0: torch.Tensor, t: torch.Tensor, center: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Sample x_t ~ q(x_t | x0, c). All of x0, center are in [-1, 1]; ``noise`` is not modified."""
         s = self.schedule
         eps_shifted = self.shifted_noise(noise, t, center)
         return (
-            extract(s.sqrt_alphas_cumprod, t, x0) * x0
-            + extract(s.sqrt_one_minus_alphas_cumprod, t, x0) * eps_shifted
+            extract(s.sqrt_alphas_cumprod, t, x0) * x0 + extract(s.sqrt_one_minus_alphas_cumprod, t, x0) * eps_shifted
         )
 
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps_shifted: torch.Tensor) -> torch.Tensor:
@@ -67,15 +64,11 @@ class CenterShiftedDiffusion:
         )
         return x0.clamp(-1, 1) if self.clip_denoised else x0
 
-    def eps_from_x0(
-        self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor, center: torch.Tensor
-    ) -> torch.Tensor:
+    def eps_from_x0(self, x_t: torch.Tensor, t: torch.Tensor, x0: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
         """Noise of the residual process implied by x0: (r_t - sqrt(ab) r_0) / sqrt(1 - ab)."""
         s = self.schedule
         r_t, r_0 = x_t - center, x0 - center
-        return (r_t - extract(s.sqrt_alphas_cumprod, t, x_t) * r_0) / extract(
-            s.sqrt_one_minus_alphas_cumprod, t, x_t
-        )
+        return (r_t - extract(s.sqrt_alphas_cumprod, t, x_t) * r_0) / extract(s.sqrt_one_minus_alphas_cumprod, t, x_t)
 
     def posterior(
         self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, center: torch.Tensor

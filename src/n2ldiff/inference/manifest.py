@@ -97,6 +97,4 @@ def read_manifest(out_dir: str | Path) -> list[dict[str, Any]]:
 
 def completed_outputs(out_dir: str | Path) -> set[str]:
     """Output paths (relative to ``out_dir``, POSIX style) recorded as complete in the manifest."""
-    return {
-        str(r["output"]) for r in read_manifest(out_dir) if r.get("status", "ok") == "ok" and "output" in r
-    }
+    return {str(r["output"]) for r in read_manifest(out_dir) if r.get("status", "ok") == "ok" and "output" in r}

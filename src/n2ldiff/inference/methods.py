@@ -42,12 +42,13 @@ def load_method(
     device: str = "auto",
     sampler: str | None = None,
     steps: int | None = None,
+    tile_size: int = 768,
     **sampling: Any,
 ) -> Any:
     """``"n2ldiff"`` (loading ``model``, None = the shipped default) or a baseline name."""
     if name == "n2ldiff":
         from n2ldiff.pipeline import LowLightPipeline
 
-        pipe = LowLightPipeline.from_pretrained(model, device=device)
+        pipe = LowLightPipeline.from_pretrained(model, device=device, tile_size=tile_size)
         return pipe.method(sampler=sampler, steps=steps, **sampling)
     return BaselineMethod(name)

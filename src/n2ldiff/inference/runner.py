@@ -173,9 +173,7 @@ def plan_outputs(
     for p in absolute:
         stem = p.stem if len(stems[(rel_dir(p), p.stem)]) == 1 else f"{p.stem}_{p.suffix.lstrip('.').lower()}"
         for seed in seeds:
-            name = _render_name(
-                name_template, stem=stem, seed=seed, ext=p.suffix.lstrip("."), method=method_name
-            )
+            name = _render_name(name_template, stem=stem, seed=seed, ext=p.suffix.lstrip("."), method=method_name)
             rel = (rel_dir(p) / (name + ext)).as_posix()
             if rel in owners:
                 raise N2LDiffError(

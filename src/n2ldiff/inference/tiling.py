@@ -63,9 +63,7 @@ def pad_bottom_right(x: torch.Tensor, pad_h: int, pad_w: int, mode: str = "refle
     return y
 
 
-def pad_to_multiple(
-    x: torch.Tensor, multiple: int, mode: str = "reflect"
-) -> tuple[torch.Tensor, tuple[int, int]]:
+def pad_to_multiple(x: torch.Tensor, multiple: int, mode: str = "reflect") -> tuple[torch.Tensor, tuple[int, int]]:
     """Pad bottom/right so height and width are multiples of ``multiple``; returns (padded, (h, w))."""
     if multiple < 1:
         raise ValueError("multiple must be >= 1")
@@ -169,8 +167,7 @@ def tiled_apply(
 def _checked(result: torch.Tensor, piece: torch.Tensor) -> torch.Tensor:
     if result.shape[-2:] != piece.shape[-2:]:
         raise ValueError(
-            f"tile function returned spatial size {tuple(result.shape[-2:])}, "
-            f"expected {tuple(piece.shape[-2:])}"
+            f"tile function returned spatial size {tuple(result.shape[-2:])}, expected {tuple(piece.shape[-2:])}"
         )
     return result
 

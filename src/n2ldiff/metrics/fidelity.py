@@ -61,9 +61,7 @@ def ssim(a: Tensor, b: Tensor, data_range: float = 1.0) -> Tensor:
     """Per-image SSIM (shape N), Gaussian window 11 / sigma 1.5, mean over valid pixels then channels."""
     _check_pair(a, b)
     if min(a.shape[-2:]) < SSIM_WINDOW:
-        raise N2LDiffError(
-            f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW}, got {tuple(a.shape[-2:])}"
-        )
+        raise N2LDiffError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW}, got {tuple(a.shape[-2:])}")
     x, y = a.double(), b.double()
     c = x.shape[1]
     g = _gaussian_kernel(SSIM_WINDOW, SSIM_SIGMA, x.device)
@@ -128,9 +126,7 @@ class LPIPS(nn.Module):
             lin = nn.Conv2d(w.shape[1], 1, kernel_size=1, bias=False)
             lin.weight.data.copy_(w)
             self.lins.append(lin)
-        self.register_buffer(
-            "shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False
-        )
+        self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1), persistent=False)
         self.eval()
         self.requires_grad_(False)

@@ -96,9 +96,7 @@ def flat_mask(normal: Tensor, window: int = 7, flat_fraction: float = 0.3) -> Te
     if not 0 < flat_fraction <= 1:
         raise N2LDiffError(f"flat_fraction must be in (0, 1], got {flat_fraction}")
     if min(normal.shape[-2:]) < window:
-        raise N2LDiffError(
-            f"images must be at least {window}×{window} pixels, got {tuple(normal.shape[-2:])}"
-        )
+        raise N2LDiffError(f"images must be at least {window}×{window} pixels, got {tuple(normal.shape[-2:])}")
     x = normal.double()
     var = (_box_mean(x * x, window) - _box_mean(x, window) ** 2).clamp_min(0)
     local_std = var.sqrt().amax(dim=1, keepdim=True)
@@ -141,9 +139,7 @@ def noise_level_function(
     sum_sq = torch.zeros(3, nb, dtype=torch.float64, device=low.device)
     sum_x = torch.zeros_like(sum_sq)
     count = torch.zeros_like(sum_sq)
-    idx = (torch.bucketize(mean3.contiguous(), e, right=True) - 1).clamp(
-        max=nb - 1
-    )  # value == last edge -> last bin
+    idx = (torch.bucketize(mean3.contiguous(), e, right=True) - 1).clamp(max=nb - 1)  # value == last edge -> last bin
     valid = mask & (mean3 >= e[0]) & (mean3 <= e[-1])
     scale = 9.0 / 8.0
     for ch in range(3):
@@ -155,9 +151,7 @@ def noise_level_function(
     return NoiseLevelFunction(e, sum_sq, sum_x, count)
 
 
-def nlf_distance(
-    a: NoiseLevelFunction, b: NoiseLevelFunction, min_count: int = 50, eps: float = 1e-3
-) -> float:
+def nlf_distance(a: NoiseLevelFunction, b: NoiseLevelFunction, min_count: int = 50, eps: float = 1e-3) -> float:
     """Mean |log((std_a+eps)/(std_b+eps))| over channel-bins with >= ``min_count`` pixels in both.
 
     ``eps`` (about the std of 8-bit quantisation) keeps noise-free images finite. NaN if no bin qualifies.
@@ -220,9 +214,7 @@ def to_uint8(x: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def inception_features(
-    images: Tensor | Iterable[Tensor], model: InceptionFeatures, batch_size: int = 16
-) -> Tensor:
+def inception_features(images: Tensor | Iterable[Tensor], model: InceptionFeatures, batch_size: int = 16) -> Tensor:
     """(M, 2048) float64 Inception features of [0,1] float images (quantised to 8 bits first).
 
     ``images`` is one N×3×H×W tensor or an iterable of such batches (sizes may differ between batches).
@@ -278,13 +270,10 @@ def fid_kid(
     """
     n_real, n_fake = real_features.shape[0], fake_features.shape[0]
     if min(n_real, n_fake) < 2:
-        raise N2LDiffError(
-            f"FID/KID need at least 2 images per set, got {n_real} real and {n_fake} synthetic"
-        )
+        raise N2LDiffError(f"FID/KID need at least 2 images per set, got {n_real} real and {n_fake} synthetic")
     if real_features.ndim != 2 or fake_features.shape[1:] != real_features.shape[1:]:
         raise N2LDiffError(
-            f"expected (M, D) feature matrices, got {tuple(real_features.shape)} and "
-            f"{tuple(fake_features.shape)}"
+            f"expected (M, D) feature matrices, got {tuple(real_features.shape)} and {tuple(fake_features.shape)}"
         )
     feat = _PrecomputedFeatures(real_features.shape[1])
     fid = FrechetInceptionDistance(feature=feat, normalize=False).to(real_features.device)

@@ -253,9 +253,7 @@ def _read_manifest(weights_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def _write_manifest(weights_dir: Path, manifest: dict[str, dict[str, str]]) -> None:
-    _atomic_write_bytes(
-        weights_dir / MANIFEST_NAME, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
-    )
+    _atomic_write_bytes(weights_dir / MANIFEST_NAME, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _is_current(weights_dir: Path, name: str, expected: str | None) -> bool:
@@ -368,9 +366,7 @@ def _missing(what: str, weights_dir: Path) -> N2LDiffError:
     return N2LDiffError(f"{what} not found in {weights_dir}; run `n2ldiff fetch-weights`")
 
 
-def load_lpips_weights(
-    net: str, weights_dir: str | os.PathLike[str] | None = None
-) -> dict[str, torch.Tensor]:
+def load_lpips_weights(net: str, weights_dir: str | os.PathLike[str] | None = None) -> dict[str, torch.Tensor]:
     """The converted LPIPS state dict (``features.*`` and ``lin{0..4}.weight``) for ``net``, on CPU."""
     d = _resolve_dir(weights_dir)
     path = d / lpips_file(net)
@@ -403,9 +399,7 @@ def load_inception(
     path = inception_path(weights_dir)
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings(
-                "ignore", message=".*torch.jit.load.*is deprecated", category=DeprecationWarning
-            )
+            warnings.filterwarnings("ignore", message=".*torch.jit.load.*is deprecated", category=DeprecationWarning)
             model = torch.jit.load(str(path), map_location=device or "cpu")
     except RuntimeError as err:
         raise N2LDiffError(

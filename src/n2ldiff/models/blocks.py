@@ -39,9 +39,7 @@ class WeightNormConv2d(nn.Module):
         return F.conv2d(x, self.weight, self.bias, stride=self.stride)
 
 
-def make_conv(
-    in_channels: int, out_channels: int, kernel_size: int, weight_norm: bool, stride: int = 1
-) -> nn.Module:
+def make_conv(in_channels: int, out_channels: int, kernel_size: int, weight_norm: bool, stride: int = 1) -> nn.Module:
     """A convolution without padding, weight-normalised or plain."""
     if weight_norm:
         return WeightNormConv2d(in_channels, out_channels, kernel_size, stride=stride)
@@ -87,9 +85,7 @@ class ResnetBlock(nn.Module):
         self.block2 = ConvBlock(out_channels, out_channels, weight_norm)
         self.norm2 = make_norm(out_channels, instance_norm)
         self.skip = (
-            make_conv(in_channels, out_channels, 1, weight_norm)
-            if in_channels != out_channels
-            else nn.Identity()
+            make_conv(in_channels, out_channels, 1, weight_norm) if in_channels != out_channels else nn.Identity()
         )
 
     def forward(self, x: torch.Tensor, time_emb: torch.Tensor | None = None) -> torch.Tensor:
@@ -148,9 +144,7 @@ def sinusoidal_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.cat((angles.sin(), angles.cos()), dim=-1)
 
 
-def channel_plan(
-    in_channels: int, base_channels: int, channel_mults: tuple[int, ...]
-) -> list[tuple[int, int]]:
+def channel_plan(in_channels: int, base_channels: int, channel_mults: tuple[int, ...]) -> list[tuple[int, int]]:
     """(in, out) channels of each resolution level, e.g. [(6, 8), (8, 16), ...]."""
     dims = [in_channels, *(base_channels * m for m in channel_mults)]
     return list(zip(dims[:-1], dims[1:], strict=True))

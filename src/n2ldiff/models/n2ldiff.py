@@ -44,9 +44,7 @@ class N2LDiff(nn.Module):
         super().__init__()
         self.config = config or PipelineConfig()
         m = self.config.model
-        self.encoder = ConditionEncoder(
-            m.base_channels, m.channel_mults, 12, 3, m.weight_norm, m.instance_norm
-        )
+        self.encoder = ConditionEncoder(m.base_channels, m.channel_mults, 12, 3, m.weight_norm, m.instance_norm)
         self.denoiser = DenoisingUNet(m.base_channels, m.channel_mults, 6, 3, m.weight_norm, m.instance_norm)
         init_like_original(self)
 
@@ -65,9 +63,7 @@ class N2LDiff(nn.Module):
         return self.denoiser(x_t, t, normal, feats)
 
     # ----------------------------------------------------------------------------------- persistence
-    def save_pretrained(
-        self, directory: str | Path, ema_state: dict[str, torch.Tensor] | None = None
-    ) -> Path:
+    def save_pretrained(self, directory: str | Path, ema_state: dict[str, torch.Tensor] | None = None) -> Path:
         """Write config.json + model.safetensors (+ model_ema.safetensors) atomically into ``directory``."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)

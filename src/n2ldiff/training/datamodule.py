@@ -58,9 +58,7 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
 class PairCropDataset(Dataset):
     """``dataset[(index, crop_seed)]`` -> aligned random crops of pair ``index`` (normal in, low target)."""
 
-    def __init__(
-        self, pairs: list[ImagePair], crop_size: int | None, flip: bool, seed: int, cache: bool
-    ) -> None:
+    def __init__(self, pairs: list[ImagePair], crop_size: int | None, flip: bool, seed: int, cache: bool) -> None:
         self.pairs = pairs
         self.crop_size = crop_size
         self.flip = flip
@@ -86,9 +84,7 @@ class PairCropDataset(Dataset):
     def __getitem__(self, item: tuple[int, int] | int) -> dict[str, torch.Tensor | str]:
         index, crop_seed = item if isinstance(item, tuple) else (item, item)
         normal, low = self._load(index)
-        normal, low = paired_crop_flip(
-            normal, low, self.crop_size, self.flip, item_generator(self.seed, 0, crop_seed)
-        )
+        normal, low = paired_crop_flip(normal, low, self.crop_size, self.flip, item_generator(self.seed, 0, crop_seed))
         return {"normal": normal, "low": low, "name": self.pairs[index].name}
 
 

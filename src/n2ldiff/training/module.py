@@ -45,9 +45,7 @@ class N2LDiffModule(L.LightningModule):
             from n2ldiff.metrics.fidelity import LPIPS
 
             # Frozen metric network: kept out of the checkpoint (see state_dict below).
-            object.__setattr__(
-                self, "perceptual", LPIPS(config.loss.perceptual_net).eval().requires_grad_(False)
-            )
+            object.__setattr__(self, "perceptual", LPIPS(config.loss.perceptual_net).eval().requires_grad_(False))
         self._val_metrics: list[dict[str, float]] = []
         self._val_grid: list[torch.Tensor] = []
 
@@ -94,9 +92,7 @@ class N2LDiffModule(L.LightningModule):
         b = normal.shape[0]
         t = torch.randint(0, self.diffusion.num_timesteps, (b,), generator=gen, device=normal.device)
         noise = torch.randn(low.shape, generator=gen, device=normal.device)
-        use_truth = cfg.center_choice == "random" and bool(
-            torch.rand((), generator=gen, device=normal.device) < 0.5
-        )
+        use_truth = cfg.center_choice == "random" and bool(torch.rand((), generator=gen, device=normal.device) < 0.5)
 
         encoder_grad = self.config.optim.train_encoder
         with torch.set_grad_enabled(encoder_grad):

@@ -44,9 +44,7 @@ class ExportOnEnd(Callback):
         (checks / f"rank{trainer.global_rank}.txt").write_text(pl_module.parameter_checksum() + "\n")
         if not trainer.is_global_zero:
             return
-        model_dir = pl_module.model.save_pretrained(
-            out / "model", ema_state=pl_module.ema.shadow.state_dict()
-        )
+        model_dir = pl_module.model.save_pretrained(out / "model", ema_state=pl_module.ema.shadow.state_dict())
         record = {
             "n2ldiff_version": n2ldiff.__version__,
             "torch_version": torch.__version__,
