@@ -49,6 +49,9 @@ class DiffusionConfig:
     # "center+noise": x_T = center + N(0, I), so every seed gives a different image under any sampler.
     # "center": the original's x_T = center exactly (only the ancestral sampler then varies by seed).
     start: Literal["center+noise", "center"] = "center+noise"
+    # What the denoiser outputs: "epsilon" = the center-shifted noise (the paper); "residual" = the clean
+    # image minus the center, x0 - c (converted to the shifted noise for the samplers).
+    prediction_type: Literal["epsilon", "residual"] = "epsilon"
     sampler: Literal["ddpm", "ddim", "dpm-solver++"] = "ddpm"
     steps: int = 100
     eta: float = 0.0

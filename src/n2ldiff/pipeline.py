@@ -26,8 +26,9 @@ from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range, 
 from n2ldiff.diffusion.samplers import make_sampler, sample_loop
 from n2ldiff.diffusion.schedule import Schedule
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.files import sha256_file
 from n2ldiff.inference.tiling import tiled_apply
-from n2ldiff.models.n2ldiff import N2LDiff, sha256_of_file
+from n2ldiff.models.n2ldiff import N2LDiff
 
 
 def default_model_dir() -> Path:
@@ -76,6 +77,7 @@ class LowLightPipeline:
         self.diffusion = CenterShiftedDiffusion(
             Schedule.cosine(diffusion_config.timesteps, diffusion_config.cosine_s).to(self.device),
             clip_denoised=diffusion_config.clip_denoised,
+            prediction_type=diffusion_config.prediction_type,
         )
         multiple = model.config.model.size_multiple
         if tile_size % multiple or tile_overlap >= tile_size:
@@ -95,7 +97,7 @@ class LowLightPipeline:
         """Load a model directory (``save_pretrained`` / ``n2ldiff convert``); None = the shipped default."""
         directory = Path(directory) if directory is not None else default_model_dir()
         model = N2LDiff.from_pretrained(directory, use_ema=use_ema)
-        digest = sha256_of_file(N2LDiff.weights_path(directory, use_ema))
+        digest = sha256_file(N2LDiff.weights_path(directory, use_ema))
         return cls(model, device=device, weights_sha256=digest, **kwargs)
 
     def save_pretrained(self, directory: str | Path) -> Path:
@@ -133,15 +135,14 @@ class LowLightPipeline:
     def sample_batch(self, normal: torch.Tensor, noise: PositionalNoise, settings: SamplingSettings) -> torch.Tensor:
         """Sample one batch whose H and W are already multiples of the network stride. [0,1] -> [0,1]."""
         normal = normal.to(self.device, torch.float32)
-        center, feats = self.model.encode(normal)
+        center01, feats = self.model.encode(normal)
+        center = to_model_range(center01)
         sampler = make_sampler(settings.sampler, self.diffusion, settings.steps, settings.eta)
-        x0 = sample_loop(
-            lambda x, t: self.model.denoise(x, t, normal, feats),
-            sampler,
-            to_model_range(center),
-            noise,
-            start=settings.start,
-        )
+
+        def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return self.diffusion.shifted_noise_from_output(self.model.denoise(x, t, normal, feats), x, t, center)
+
+        x0 = sample_loop(denoise, sampler, center, noise, start=settings.start)
         return from_model_range(x0)
 
     @torch.no_grad()

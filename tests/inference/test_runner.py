@@ -9,8 +9,9 @@ import torch
 from PIL import Image
 
 import n2ldiff
-from n2ldiff.data.io import TEMP_SUFFIX, read_image
+from n2ldiff.data.io import read_image
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.files import TEMP_SUFFIX
 from n2ldiff.inference.manifest import ManifestWriter, completed_outputs, read_manifest, run_info
 from n2ldiff.inference.runner import LowLightMethod, plan_outputs, run_jobs
 from tests.data.images import make_odd_images

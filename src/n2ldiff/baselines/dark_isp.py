@@ -33,10 +33,8 @@ from torch import Tensor
 
 from n2ldiff.baselines.unprocess import (
     DEFAULT_EXPOSURE_RANGE,
-    check_image,
-    process,
-    random_camera,
-    unprocess,
+    darken_in_raw,
+    uniform_draw,
 )
 from n2ldiff.errors import N2LDiffError
 
@@ -57,16 +55,12 @@ class SensorNoise:
     bits: int = DEFAULT_BITS
 
 
-def _u(generator: torch.Generator, low: float, high: float) -> float:
-    return low + (high - low) * float(torch.rand((), generator=generator, dtype=torch.float64))
-
-
 def random_sensor_noise(generator: torch.Generator, bits: int = DEFAULT_BITS) -> SensorNoise:
     """Draw K, Tukey lambda, Tukey scale and row sigma (in that order); see the module docstring."""
-    log_k = _u(generator, math.log(SYSTEM_GAIN_RANGE[0]), math.log(SYSTEM_GAIN_RANGE[1]))
-    lam = _u(generator, *TUKEY_LAMBDA_RANGE)
+    log_k = uniform_draw(generator, math.log(SYSTEM_GAIN_RANGE[0]), math.log(SYSTEM_GAIN_RANGE[1]))
+    lam = uniform_draw(generator, *TUKEY_LAMBDA_RANGE)
     scale = math.exp(0.75 * log_k - 1.0 + 0.2 * float(torch.randn((), generator=generator, dtype=torch.float64)))
-    row = scale * _u(generator, *ROW_FRACTION_RANGE)
+    row = scale * uniform_draw(generator, *ROW_FRACTION_RANGE)
     return SensorNoise(math.exp(log_k), lam, scale, row, bits)
 
 
@@ -122,15 +116,10 @@ def dark_isp(
     Per image, draws from ``generator``: camera (``unprocess.random_camera``), exposure factor (unless
     given), sensor noise parameters (``random_sensor_noise``), then the noise. Returns N×3×H×W in [0, 1].
     """
-    check_image(image)
-    lo, hi = exposure_range
-    if not 0 < lo <= hi:
-        raise N2LDiffError(f"exposure_range must satisfy 0 < low <= high, got {exposure_range}")
-    outs = []
-    for i in range(image.shape[0]):
-        cam = random_camera(generator)
-        k = exposure if exposure is not None else math.exp(_u(generator, math.log(lo), math.log(hi)))
-        raw = unprocess(image[i : i + 1].float(), cam) * k
-        raw = low_light_corruption(raw, generator, random_sensor_noise(generator, bits))
-        outs.append(process(raw, cam))
-    return torch.cat(outs).to(torch.float32)
+    return darken_in_raw(
+        image,
+        generator,
+        lambda raw, gen: low_light_corruption(raw, gen, random_sensor_noise(gen, bits)),
+        exposure,
+        exposure_range,
+    )

@@ -27,6 +27,7 @@ Every image draws its own parameters from ``generator`` in batch order.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -54,7 +55,7 @@ def check_image(image: Tensor) -> None:
         raise N2LDiffError(f"expected a float N×3×H×W image tensor, got {shape}")
 
 
-def _uniform(generator: torch.Generator, low: float, high: float) -> float:
+def uniform_draw(generator: torch.Generator, low: float, high: float) -> float:
     return low + (high - low) * float(torch.rand((), generator=generator, dtype=torch.float64))
 
 
@@ -117,7 +118,7 @@ class CameraParams:
 
 def random_ccm(generator: torch.Generator) -> Tensor:
     """Random sRGB -> camera matrix (see the module docstring); float64 3×3, rows sum to 1."""
-    t = _uniform(generator, 0.0, 1.0)
+    t = uniform_draw(generator, 0.0, 1.0)
     return _rownorm((1 - t) * torch.eye(3, dtype=torch.float64) + t * _rownorm(SRGB_TO_XYZ))
 
 
@@ -125,8 +126,8 @@ def random_camera(generator: torch.Generator) -> CameraParams:
     """Draw (in this order) the CCM mix, digital gain, red gain and blue gain, per Brooks et al."""
     rgb2cam = random_ccm(generator)
     rgb_gain = 1.0 / max(_normal(generator, 0.8, 0.1), 0.1)
-    red = _uniform(generator, 1.9, 2.4)
-    blue = _uniform(generator, 1.5, 1.9)
+    red = uniform_draw(generator, 1.9, 2.4)
+    blue = uniform_draw(generator, 1.5, 1.9)
     return CameraParams(rgb2cam, rgb_gain, red, blue)
 
 
@@ -163,7 +164,7 @@ def process(raw: Tensor, camera: CameraParams) -> Tensor:
 
 def random_noise_levels(generator: torch.Generator) -> tuple[float, float]:
     """(shot, read) variances per Brooks et al.: log-uniform shot, log-linear read with N(0, 0.26)."""
-    log_shot = _uniform(generator, math.log(1e-4), math.log(0.012))
+    log_shot = uniform_draw(generator, math.log(1e-4), math.log(0.012))
     log_read = _normal(generator, 2.18 * log_shot + 1.20, 0.26)
     return math.exp(log_shot), math.exp(log_read)
 
@@ -195,6 +196,28 @@ def unprocess_lowlight(
     (unless ``exposure`` is given), noise levels (``random_noise_levels``), then the noise itself.
     Returns N×3×H×W in [0, 1] on the input's device.
     """
+
+    def corrupt(raw: Tensor, gen: torch.Generator) -> Tensor:
+        if not noise:
+            return raw
+        shot, read = random_noise_levels(gen)
+        return add_shot_read_noise(raw, gen, shot, read).clamp(0, 1)
+
+    return darken_in_raw(image, generator, corrupt, exposure, exposure_range)
+
+
+def darken_in_raw(
+    image: Tensor,
+    generator: torch.Generator,
+    corrupt: Callable[[Tensor, torch.Generator], Tensor],
+    exposure: float | None = None,
+    exposure_range: tuple[float, float] = DEFAULT_EXPOSURE_RANGE,
+) -> Tensor:
+    """Per image: random camera, unprocess to raw, scale by an exposure factor, ``corrupt``, process back.
+
+    The exposure factor is ``exposure`` or log-uniform in ``exposure_range``. Shared by ``unprocess`` and
+    ``dark-isp``, which differ only in the raw-domain corruption. Returns N×3×H×W in [0, 1].
+    """
     check_image(image)
     lo, hi = exposure_range
     if not 0 < lo <= hi:
@@ -202,10 +225,7 @@ def unprocess_lowlight(
     outs = []
     for i in range(image.shape[0]):
         cam = random_camera(generator)
-        k = exposure if exposure is not None else math.exp(_uniform(generator, math.log(lo), math.log(hi)))
+        k = exposure if exposure is not None else math.exp(uniform_draw(generator, math.log(lo), math.log(hi)))
         raw = unprocess(image[i : i + 1].float(), cam) * k
-        if noise:
-            shot, read = random_noise_levels(generator)
-            raw = add_shot_read_noise(raw, generator, shot, read).clamp(0, 1)
-        outs.append(process(raw, cam))
+        outs.append(process(corrupt(raw, generator), cam))
     return torch.cat(outs).to(torch.float32)

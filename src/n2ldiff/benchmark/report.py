@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import torch
 from torch import Tensor
 
 from n2ldiff.benchmark.run import CONTROLS, BenchmarkResult
+from n2ldiff.files import atomic_path, write_text_atomic
 from n2ldiff.metrics.realism import REAL_VS_REAL
 
 __all__ = ["markdown_tables", "result_to_dict", "summary_rows", "write_report"]
@@ -51,18 +51,6 @@ def _clean(x: Any) -> Any:
     if isinstance(x, Path):
         return str(x)
     return x
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _row_order(result: BenchmarkResult) -> list[tuple[str, str]]:
@@ -225,12 +213,10 @@ def _save_figure(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
     try:
-        fig.savefig(tmp, dpi=110, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
 
 
@@ -317,7 +303,7 @@ def write_report(result: BenchmarkResult, out: str | Path | None = None) -> dict
         "csv": out / "results.csv",
         "markdown": out / "results.md",
     }
-    _atomic_write_text(paths["json"], json.dumps(result_to_dict(result), indent=1, default=str) + "\n")
+    write_text_atomic(paths["json"], json.dumps(result_to_dict(result), indent=1, default=str) + "\n")
     rows = summary_rows(result)
     with tempfile.SpooledTemporaryFile(mode="w+", newline="") as buf:
         writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
@@ -325,8 +311,8 @@ def write_report(result: BenchmarkResult, out: str | Path | None = None) -> dict
         for row in rows:
             writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()})
         buf.seek(0)
-        _atomic_write_text(paths["csv"], buf.read())
-    _atomic_write_text(paths["markdown"], markdown_tables(result))
+        write_text_atomic(paths["csv"], buf.read())
+    write_text_atomic(paths["markdown"], markdown_tables(result))
     if result.config.figures:
         with torch.no_grad():
             paths["examples"] = plot_examples(result, out / "figures" / "examples.png")

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from typing import Any
 
 import n2ldiff
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.files import write_text_atomic
 
 __all__ = [
     "ImageTask",
@@ -104,23 +104,6 @@ def shard_dir(out_root: str | Path, name: str) -> Path:
 
 def done_marker(out_root: str | Path, name: str) -> Path:
     return Path(out_root) / SHARDS_DIR / f"{name}.done"
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False, encoding="utf-8"
-    )
-    tmp = Path(handle.name)
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------------------------- model cache
@@ -266,7 +249,7 @@ def build_shard(task: ShardTask, on_image: Callable[[int], None] | None = None) 
                         on_image(1)
     if not result.failed:
         marker = {"shard": task.name, "outputs": task.n_outputs, "host": result.host}
-        _write_text_atomic(done_marker(out_root, task.name), json.dumps(marker) + "\n")
+        write_text_atomic(done_marker(out_root, task.name), json.dumps(marker) + "\n")
         result.done = True
     result.seconds = time.perf_counter() - started
     return result

@@ -41,7 +41,6 @@ from n2ldiff.builders.shards import (
     OutputSpec,
     ShardResult,
     ShardTask,
-    _write_text_atomic,
     default_threads,
     done_marker,
     init_ray,
@@ -51,8 +50,8 @@ from n2ldiff.builders.shards import (
     run_local_pool,
     run_ray,
 )
-from n2ldiff.data.io import TEMP_SUFFIX
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.files import TEMP_SUFFIX, atomic_path, write_text_atomic
 from n2ldiff.inference.manifest import MANIFEST_NAME, read_manifest
 
 __all__ = [
@@ -280,13 +279,8 @@ def copy_tree_unchanged(src: Path, dst: Path) -> int:
             if _same_file(source, target):
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{name}.{os.getpid()}{TEMP_SUFFIX}")
-            try:
+            with atomic_path(target) as tmp:
                 shutil.copyfile(source, tmp)
-                os.replace(tmp, target)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
             copied += 1
     return copied
 
@@ -327,12 +321,12 @@ def _check_build_file(out_root: Path, identity: dict[str, Any]) -> None:
                     "use the same options to resume, or a new output folder"
                 )
             return
-    _write_text_atomic(path, json.dumps(identity, indent=2) + "\n")
+    write_text_atomic(path, json.dumps(identity, indent=2) + "\n")
 
 
 def _write_jsonl_atomic(path: Path, records: list[dict[str, Any]]) -> None:
     text = "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
-    _write_text_atomic(path, text)
+    write_text_atomic(path, text)
 
 
 # --------------------------------------------------------------------------------------------- build

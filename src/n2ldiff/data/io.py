@@ -22,7 +22,6 @@ import hashlib
 import io
 import os
 import struct
-import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,9 +33,11 @@ import torch
 from PIL import Image, ImageCms, ImageFile
 
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.files import TEMP_SUFFIX, atomic_path, sha256_file
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "TEMP_SUFFIX",
     "LoadedImage",
     "collect_inputs",
     "read_image",
@@ -49,7 +50,6 @@ __all__ = [
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
 
 #: Suffix of the temporary files written before an atomic rename (stale ones may be removed).
-TEMP_SUFFIX = ".n2ldiff-part"
 
 _GLOB_CHARS = set("*?[")
 
@@ -69,15 +69,6 @@ class LoadedImage:
     def size(self) -> tuple[int, int]:
         """(height, width)."""
         return int(self.rgb.shape[-2]), int(self.rgb.shape[-1])
-
-
-def sha256_file(path: str | Path) -> str:
-    """Hex SHA-256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -428,22 +419,11 @@ def write_image(
         pixels = np.concatenate([pixels, _to_uint8(a)[..., None]], axis=2)
     img = Image.fromarray(np.ascontiguousarray(pixels))
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed below, then renamed
-        dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX, delete=False
-    )
-    tmp = Path(handle.name)
-    try:
-        with handle:
-            if fmt == "png":
-                img.save(handle, format="PNG", compress_level=4)
-            else:
-                img.save(handle, format="JPEG", quality=int(quality), subsampling=0 if quality >= 90 else 2)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        if fmt == "png":
+            img.save(handle, format="PNG", compress_level=4)
+        else:
+            img.save(handle, format="JPEG", quality=int(quality), subsampling=0 if quality >= 90 else 2)
     return path
 
 

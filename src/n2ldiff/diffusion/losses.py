@@ -34,7 +34,7 @@ class LossTerms:
 
 def n2ldiff_loss(
     diffusion: CenterShiftedDiffusion,
-    eps_pred: torch.Tensor,
+    output: torch.Tensor,
     eps_target: torch.Tensor,
     x0: torch.Tensor,
     x_t: torch.Tensor,
@@ -45,8 +45,17 @@ def n2ldiff_loss(
     noise_weight: float,
     perceptual_target: str = "paper",
 ) -> LossTerms:
-    """Weighted sum of the perceptual and smooth-L1 noise terms (center term added by the caller)."""
-    noise_term = F.smooth_l1_loss(eps_pred, eps_target)
+    """Weighted sum of the perceptual and smooth-L1 terms (center term added by the caller).
+
+    ``output`` is the network's output. For ``prediction_type="epsilon"`` the smooth-L1 term compares it
+    with the shifted noise (the paper); for ``"residual"`` it compares the predicted clean image with x0.
+    """
+    if diffusion.prediction_type == "epsilon":
+        eps_pred = output
+        noise_term = F.smooth_l1_loss(eps_pred, eps_target)
+    else:
+        noise_term = F.smooth_l1_loss(center + output, x0)
+        eps_pred = diffusion.shifted_noise_from_output(output, x_t, t, center)
     perceptual_term = torch.zeros((), device=x0.device)
     if perceptual is not None and perceptual_weight > 0:
         if perceptual_target == "paper":
@@ -55,7 +64,11 @@ def n2ldiff_loss(
             pred_img = diffusion.q_sample(x0, t, center, eps_pred)
             target_img = diffusion.q_sample(x0, t, center, eps_target)
         else:
-            pred_img = diffusion.predict_x0(x_t, t, eps_pred)
+            pred_img = (
+                diffusion.predict_x0(x_t, t, eps_pred)
+                if diffusion.prediction_type == "epsilon"
+                else (center + output).clamp(-1, 1)
+            )
             target_img = x0
         perceptual_term = perceptual(from_model_range(pred_img), from_model_range(target_img)).mean()
     total = perceptual_weight * perceptual_term + noise_weight * noise_term

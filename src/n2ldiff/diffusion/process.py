@@ -35,9 +35,12 @@ def from_model_range(x: torch.Tensor) -> torch.Tensor:
 class CenterShiftedDiffusion:
     """Forward process, x0 prediction and posterior of the center-shifted diffusion (no networks)."""
 
-    def __init__(self, schedule: Schedule, clip_denoised: bool = True) -> None:
+    def __init__(self, schedule: Schedule, clip_denoised: bool = True, prediction_type: str = "epsilon") -> None:
+        if prediction_type not in ("epsilon", "residual"):
+            raise ValueError(f"unknown prediction type {prediction_type!r}")
         self.schedule = schedule
         self.clip_denoised = clip_denoised
+        self.prediction_type = prediction_type
 
     @property
     def num_timesteps(self) -> int:
@@ -54,6 +57,15 @@ class CenterShiftedDiffusion:
         return (
             extract(s.sqrt_alphas_cumprod, t, x0) * x0 + extract(s.sqrt_one_minus_alphas_cumprod, t, x0) * eps_shifted
         )
+
+    def shifted_noise_from_output(
+        self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, center: torch.Tensor
+    ) -> torch.Tensor:
+        """The network's output as the shifted noise the samplers consume (see ``prediction_type``)."""
+        if self.prediction_type == "epsilon":
+            return output
+        eps = self.eps_from_x0(x_t, t, center + output, center)
+        return self.shifted_noise(eps, t, center)
 
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps_shifted: torch.Tensor) -> torch.Tensor:
         """x0 from the predicted shifted noise, clamped to [-1, 1] when ``clip_denoised``."""

