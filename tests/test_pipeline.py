@@ -92,3 +92,9 @@ def test_save_and_load_round_trip(pipe, tmp_path):
     again = LowLightPipeline.from_pretrained(out_dir, device="cpu")
     img = image(32, 40)
     assert torch.equal(pipe(img, seeds=[3]), again(img, seeds=[3]))
+
+
+def test_saved_model_files_are_readable_by_others(pipe, tmp_path):
+    out_dir = pipe.save_pretrained(tmp_path / "shared-model")
+    assert out_dir.stat().st_mode & 0o777 == 0o755
+    assert all(p.stat().st_mode & 0o777 == 0o644 for p in out_dir.iterdir())

@@ -51,7 +51,9 @@ class DiffusionConfig:
     start: Literal["center+noise", "center"] = "center+noise"
     # What the denoiser outputs: "epsilon" = the center-shifted noise (the paper); "residual" = the clean
     # image minus the center, x0 - c (converted to the shifted noise for the samplers).
-    prediction_type: Literal["epsilon", "residual"] = "epsilon"
+    # "preconditioned": the network outputs F with x0 - c = c_skip (x_t - c) + c_out F (see process.py).
+    prediction_type: Literal["epsilon", "residual", "preconditioned"] = "epsilon"
+    sigma_data: float = 0.25
     sampler: Literal["ddpm", "ddim", "dpm-solver++"] = "ddpm"
     steps: int = 100
     eta: float = 0.0

@@ -78,6 +78,7 @@ class LowLightPipeline:
             Schedule.cosine(diffusion_config.timesteps, diffusion_config.cosine_s).to(self.device),
             clip_denoised=diffusion_config.clip_denoised,
             prediction_type=diffusion_config.prediction_type,
+            sigma_data=diffusion_config.sigma_data,
         )
         multiple = model.config.model.size_multiple
         if tile_size % multiple or tile_overlap >= tile_size:

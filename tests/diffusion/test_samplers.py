@@ -189,14 +189,27 @@ def test_make_sampler_rejects_bad_settings():
         make_sampler("ddim", diffusion, 10, eta=-1)
 
 
-def test_residual_prediction_round_trips_through_the_shifted_noise(center):
-    """A network predicting x0 - c drives the samplers exactly like one predicting the shifted noise."""
-    diffusion = CenterShiftedDiffusion(Schedule.cosine(100), clip_denoised=False, prediction_type="residual")
+@pytest.mark.parametrize("prediction_type", ["residual", "preconditioned"])
+def test_clean_image_predictions_round_trip_through_the_shifted_noise(center, prediction_type):
+    """A network predicting (a function of) x0 - c drives the samplers like one predicting the shifted noise."""
+    diffusion = CenterShiftedDiffusion(Schedule.cosine(100), clip_denoised=False, prediction_type=prediction_type)
     gen = torch.Generator().manual_seed(5)
     residual = 0.3 * torch.randn(SHAPE, generator=gen)
     x_t = center + torch.randn(SHAPE, generator=gen)
     for step in (0, 10, 50, 99):
         t = torch.full((SHAPE[0],), step, dtype=torch.long)
-        eps_shifted = diffusion.shifted_noise_from_output(residual, x_t, t, center)
+        x0 = center + residual
+        output = diffusion.output_target(x0, x_t, t, center)  # what a perfect network outputs
+        torch.testing.assert_close(diffusion.residual_from_output(output, x_t, t, center), residual)
+        eps_shifted = diffusion.shifted_noise_from_output(output, x_t, t, center)
         tol = 1e-3 if step == 99 else 1e-5  # at t = 99, sqrt(alpha-bar) ~ 5e-4 amplifies rounding
-        torch.testing.assert_close(diffusion.predict_x0(x_t, t, eps_shifted), center + residual, atol=tol, rtol=0)
+        torch.testing.assert_close(diffusion.predict_x0(x_t, t, eps_shifted), x0, atol=tol, rtol=0)
+
+
+def test_preconditioning_is_identity_at_t0_and_center_at_T():
+    diffusion = CenterShiftedDiffusion(Schedule.cosine(100), prediction_type="preconditioned", sigma_data=0.25)
+    like = torch.zeros(1)
+    c_skip0, c_out0 = diffusion.preconditioning(torch.tensor([0]), like)
+    c_skip99, c_out99 = diffusion.preconditioning(torch.tensor([99]), like)
+    assert float(c_skip0) > 0.98 and float(c_out0) < 0.03  # r0 ~ r_t: the noisy image is already clean
+    assert float(c_skip99) < 1e-3 and abs(float(c_out99) - 0.25) < 1e-3  # r0 ~ 0.25 F: start from the center

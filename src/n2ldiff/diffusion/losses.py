@@ -48,13 +48,14 @@ def n2ldiff_loss(
     """Weighted sum of the perceptual and smooth-L1 terms (center term added by the caller).
 
     ``output`` is the network's output. For ``prediction_type="epsilon"`` the smooth-L1 term compares it
-    with the shifted noise (the paper); for ``"residual"`` it compares the predicted clean image with x0.
+    with the shifted noise (the paper); otherwise with ``diffusion.output_target`` (x0 - c for "residual",
+    the unit-variance preconditioned target for "preconditioned").
     """
     if diffusion.prediction_type == "epsilon":
         eps_pred = output
         noise_term = F.smooth_l1_loss(eps_pred, eps_target)
     else:
-        noise_term = F.smooth_l1_loss(center + output, x0)
+        noise_term = F.smooth_l1_loss(output, diffusion.output_target(x0, x_t, t, center))
         eps_pred = diffusion.shifted_noise_from_output(output, x_t, t, center)
     perceptual_term = torch.zeros((), device=x0.device)
     if perceptual is not None and perceptual_weight > 0:
@@ -67,7 +68,7 @@ def n2ldiff_loss(
             pred_img = (
                 diffusion.predict_x0(x_t, t, eps_pred)
                 if diffusion.prediction_type == "epsilon"
-                else (center + output).clamp(-1, 1)
+                else (center + diffusion.residual_from_output(output, x_t, t, center)).clamp(-1, 1)
             )
             target_img = x0
         perceptual_term = perceptual(from_model_range(pred_img), from_model_range(target_img)).mean()

@@ -16,6 +16,8 @@ import torch
 
 from n2ldiff.diffusion.schedule import Schedule
 
+PREDICTION_TYPES = ("epsilon", "residual", "preconditioned")
+
 
 def extract(coefs: torch.Tensor, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """coefs[t] broadcast to x's shape (B -> B x 1 x 1 x 1)."""
@@ -35,12 +37,19 @@ def from_model_range(x: torch.Tensor) -> torch.Tensor:
 class CenterShiftedDiffusion:
     """Forward process, x0 prediction and posterior of the center-shifted diffusion (no networks)."""
 
-    def __init__(self, schedule: Schedule, clip_denoised: bool = True, prediction_type: str = "epsilon") -> None:
-        if prediction_type not in ("epsilon", "residual"):
+    def __init__(
+        self,
+        schedule: Schedule,
+        clip_denoised: bool = True,
+        prediction_type: str = "epsilon",
+        sigma_data: float = 0.25,
+    ) -> None:
+        if prediction_type not in PREDICTION_TYPES:
             raise ValueError(f"unknown prediction type {prediction_type!r}")
         self.schedule = schedule
         self.clip_denoised = clip_denoised
         self.prediction_type = prediction_type
+        self.sigma_data = sigma_data
 
     @property
     def num_timesteps(self) -> int:
@@ -58,13 +67,40 @@ class CenterShiftedDiffusion:
             extract(s.sqrt_alphas_cumprod, t, x0) * x0 + extract(s.sqrt_one_minus_alphas_cumprod, t, x0) * eps_shifted
         )
 
+    # ------------------------------------------------------------------ what the network predicts
+    # "epsilon": the shifted noise eps' (the paper). "residual": r0 = x0 - c. "preconditioned": F with
+    # r0 = c_skip r_t + c_out F (Karras et al., 2022, in the residual process): with F = 0 the estimate is
+    # already the Wiener filter of r_t for data of std sigma_data (identity at t = 0, the center at t = T),
+    # and F's regression target has unit variance at every t.
+    def preconditioning(self, t: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ab = extract(self.schedule.alphas_cumprod, t, like)
+        s2 = self.sigma_data**2
+        denom = ab * s2 + 1 - ab
+        return ab.sqrt() * s2 / denom, self.sigma_data * (1 - ab).sqrt() / denom.sqrt()
+
+    def residual_from_output(
+        self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, center: torch.Tensor
+    ) -> torch.Tensor:
+        """r0 = x0 - c implied by the output of a "residual" or "preconditioned" network."""
+        if self.prediction_type == "residual":
+            return output
+        c_skip, c_out = self.preconditioning(t, x_t)
+        return c_skip * (x_t - center) + c_out * output
+
+    def output_target(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, center: torch.Tensor) -> torch.Tensor:
+        """The regression target of a "residual" or "preconditioned" network."""
+        if self.prediction_type == "residual":
+            return x0 - center
+        c_skip, c_out = self.preconditioning(t, x_t)
+        return (x0 - center - c_skip * (x_t - center)) / c_out
+
     def shifted_noise_from_output(
         self, output: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, center: torch.Tensor
     ) -> torch.Tensor:
         """The network's output as the shifted noise the samplers consume (see ``prediction_type``)."""
         if self.prediction_type == "epsilon":
             return output
-        eps = self.eps_from_x0(x_t, t, center + output, center)
+        eps = self.eps_from_x0(x_t, t, center + self.residual_from_output(output, x_t, t, center), center)
         return self.shifted_noise(eps, t, center)
 
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps_shifted: torch.Tensor) -> torch.Tensor:

@@ -66,6 +66,10 @@ class N2LDiff(nn.Module):
             if ema_state is not None:
                 ema = {k: v.detach().contiguous().cpu() for k, v in ema_state.items()}
                 save_file(ema, str(tmp / EMA_WEIGHTS_NAME), metadata={"format": "n2ldiff"})
+            # mkdtemp makes a private folder; a saved model is an ordinary, shareable one.
+            os.chmod(tmp, 0o755)
+            for path in tmp.iterdir():
+                os.chmod(path, 0o644)
             if directory.exists():
                 shutil.rmtree(directory)
             os.replace(tmp, directory)

@@ -40,7 +40,7 @@ class N2LDiffModule(L.LightningModule):
         self.ema = EMA(self.model, config.optim.ema_decay, config.optim.ema_start_step)
         d = config.diffusion
         self.diffusion = CenterShiftedDiffusion(
-            Schedule.cosine(d.timesteps, d.cosine_s), d.clip_denoised, d.prediction_type
+            Schedule.cosine(d.timesteps, d.cosine_s), d.clip_denoised, d.prediction_type, d.sigma_data
         )
         self.perceptual: torch.nn.Module | None = None
         if config.loss.perceptual_weight > 0:
