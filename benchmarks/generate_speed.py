@@ -71,6 +71,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--large", action="store_true", help="also a 6000x4000 image at default settings")
     parser.add_argument("--paper-steps", type=int, default=2, help="denoiser calls timed for the paper model")
+    parser.add_argument(
+        "--large-steps", type=int, default=None, help="steps for the 24 MP run (peak memory does not depend on it)"
+    )
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(json.loads(args.one))))
@@ -101,9 +104,10 @@ def main() -> None:
         ratio = paper["seconds"] / r["seconds"]
         print(f"| {name} | {sampler} | {steps} | {r['seconds']:.2f}{note} | {r['peak_mb']:.0f} | {ratio:.0f}x |")
     if args.large:
-        large = measure({**base, "size": [4000, 6000], "sampler": defaults.sampler, "steps": defaults.steps})
+        steps = args.large_steps or defaults.steps
+        large = measure({**base, "size": [4000, 6000], "sampler": defaults.sampler, "steps": steps})
         print(
-            f"\n6000x4000 (24 MP), default settings, tiled: {large['seconds']:.0f} s, "
+            f"\n6000x4000 (24 MP), {defaults.sampler} {steps} steps, tiled: {large['seconds']:.0f} s, "
             f"peak memory {large['peak_mb']:.0f} MB"
         )
 
