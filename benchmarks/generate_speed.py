@@ -88,10 +88,10 @@ def main() -> None:
     paper = measure({**base, "model": "paper"})
     rows.append(("paper config (width 64, 6 levels)", "ddpm", 100, paper))
     for sampler, steps in [
+        (defaults.sampler, defaults.steps),
         ("ddim", 10),
         ("dpm-solver++", 10),
         ("ddim", 20),
-        ("dpm-solver++", 20),
         ("ddpm", 100),
     ]:
         rows.append(("default model", sampler, steps, measure({**base, "sampler": sampler, "steps": steps})))
