@@ -15,21 +15,22 @@ from n2ldiff.metrics.weights import default_weights_dir, weights_available
 CALIBRATION = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "lpips_calibration"
 
 
+def _fetched_weights_dir(group: str) -> Path:
+    """The fetched weights dir; skips (with the reason) only when ``group`` was never fetched."""
+    d = default_weights_dir()
+    if not weights_available(group, d):
+        pytest.skip(f"{group} weights not in {d}; run `n2ldiff fetch-weights` (CI does this first)")
+    return d
+
+
 @pytest.fixture(scope="session")
 def lpips_weights_dir() -> Path:
-    """The fetched weights dir; skips (with the reason) only when the LPIPS weights were never fetched."""
-    d = default_weights_dir()
-    if not weights_available("lpips", d):
-        pytest.skip(f"LPIPS weights not in {d}; run `n2ldiff fetch-weights` (CI does this first)")
-    return d
+    return _fetched_weights_dir("lpips")
 
 
 @pytest.fixture(scope="session")
 def inception_weights_dir() -> Path:
-    d = default_weights_dir()
-    if not weights_available("inception", d):
-        pytest.skip(f"Inception weights not in {d}; run `n2ldiff fetch-weights` (CI does this first)")
-    return d
+    return _fetched_weights_dir("inception")
 
 
 @pytest.fixture(scope="session")

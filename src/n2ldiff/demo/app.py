@@ -65,6 +65,11 @@ def _read_uploads(paths: Sequence[str]) -> list[tuple[str, Any]]:
     return loaded
 
 
+def _result_gallery(label: str, **extra: Any) -> gr.Gallery:
+    """One of the three result views (side by side, brightened, zoomed): same look, other label."""
+    return gr.Gallery(label=label, height="auto", format="png", object_fit="contain", **extra)
+
+
 def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Blocks:
     """The page for ``pipeline`` (a ``LowLightPipeline``); ``examples`` default to ``find_examples()``."""
     examples = find_examples() if examples is None else list(examples)
@@ -180,27 +185,11 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
                 status = gr.Markdown(elem_id="n2l-status")
                 with gr.Tabs():
                     with gr.Tab("Side by side"):
-                        side = gr.Gallery(
-                            label="Normal and low-light",
-                            height="auto",
-                            format="png",
-                            object_fit="contain",
-                            elem_id="n2l-results",
-                        )
+                        side = _result_gallery("Normal and low-light", elem_id="n2l-results")
                     with gr.Tab("Brightened"):
-                        bright = gr.Gallery(
-                            label="Brightened to the normal mean",
-                            height="auto",
-                            format="png",
-                            object_fit="contain",
-                        )
+                        bright = _result_gallery("Brightened to the normal mean")
                     with gr.Tab("Zoomed crop"):
-                        zoom = gr.Gallery(
-                            label="Center crop, nearest-neighbour zoom",
-                            height="auto",
-                            format="png",
-                            object_fit="contain",
-                        )
+                        zoom = _result_gallery("Center crop, nearest-neighbour zoom")
                 downloads = gr.File(
                     label="Downloads", file_count="multiple", interactive=False, elem_id="n2l-downloads"
                 )
