@@ -147,8 +147,27 @@ def test_controls_behave(ran):
     # exposure-matched noise-free darkening is much closer to 0.3*normal+noise than the normal image
     assert dark.summary("psnr")["mean"] > normal.summary("psnr")["mean"] + 5
     nlf = result.statistic("nlf_distance")
-    # real noise (std 0.02) is far from a noise-free darkening
-    assert nlf.mean_std("dark-clean")[0] > nlf.mean_std("real-vs-real")[0]
+    # real-vs-real compares the two checkerboard halves of the same real images: same noise (std 0.02),
+    # so close to 0; a noise-free darkening reads about log(0.02 / 0.001) away
+    assert nlf.mean_std("real-vs-real")[0] < 0.3
+    assert nlf.mean_std("dark-clean")[0] > 1.0
+    tone = result.statistic("tone_curve_distance")
+    # the real low images are 0.3 * normal (+ zero-mean noise): the untouched normal is log(1/0.3) away
+    assert tone.mean_std("real-vs-real")[0] < 0.05
+    assert tone.mean_std("normal")[0] > 0.8
+
+
+def test_realism_values_are_subset_means_of_per_scene_values(ran):
+    _, result, _ = ran
+    for stat in result.statistics:
+        if stat.name in ("diversity", "kid", "fid"):
+            assert not stat.per_scene
+            continue
+        assert set(stat.per_scene) == set(stat.values)
+        for row, per_scene in stat.per_scene.items():
+            assert len(per_scene) == len(result.scenes)
+            for value, idx in zip(stat.values[row], result.subsets, strict=True):
+                assert value == pytest.approx(np.nanmean([per_scene[i] for i in idx]))
 
 
 def test_outputs_written(ran):
@@ -156,7 +175,10 @@ def test_outputs_written(ran):
     data = json.loads(paths["json"].read_text())
     assert data["run"]["seeds"] == [1, 2] and "torch_version" in data["run"]
     assert data["run"]["config"]["layout"] == "pairs"
-    assert {s["name"] for s in data["realism"]} >= {"nlf_distance", "diversity"}
+    assert {s["name"] for s in data["realism"]} >= {"nlf_distance", "tone_curve_distance", "diversity"}
+    tone = next(s for s in data["realism"] if s["name"] == "tone_curve_distance")
+    assert len(tone["per_scene"]["real-vs-real"]) == len(result.scenes)
+    assert data["run"]["region_tile"] == 32
     with open(paths["csv"], newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["name"] for r in rows[:3]] == ["real-vs-real", "normal", "dark-clean"]
@@ -165,7 +187,7 @@ def test_outputs_written(ran):
     assert "*real-vs-real* (control)" in md and "`lv-grid-a0.9-b0.5-g5`" in md
     for stat in result.statistics:
         assert f"[{stat.label}]" in md
-    for key in ("examples", "noise_level"):
+    for key in ("examples", "noise_level", "tone_curves"):
         assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -199,6 +221,7 @@ def test_changed_settings_in_cache_is_an_error(dataset, tmp_path):
         ({"data": Path("/nonexistent/benchmark-data")}, "not found"),
         ({"methods": ["lv-grid", "no-such-method"]}, "unknown baseline"),
         ({"seeds": []}, "seed"),
+        ({"region_tile": 0}, "region tile"),
     ],
 )
 def test_user_errors_are_one_line(dataset, tmp_path, kw, match):
@@ -221,11 +244,12 @@ def test_cli(dataset, tmp_path):
     runner = CliRunner()
     args = ["benchmark", "--data", str(dataset), "--layout", "pairs", "--methods", "lv-random",
             "--seeds", "1", "2", "--out", str(tmp_path / "o"), "--max-images", "2", "--subsets", "2",
-            "--no-figures", "--device", "cpu"]  # fmt: skip
+            "--region-tile", "16", "--no-figures", "--device", "cpu"]  # fmt: skip
     res = runner.invoke(app, spread_multi_value_options(args))
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "o" / "results.json").read_text())
     assert data["run"]["seeds"] == [1, 2] and data["scenes"] == ["a", "b"]
+    assert data["run"]["region_tile"] == 16
     bad = runner.invoke(app, ["benchmark", "--data", str(tmp_path / "missing"), "--layout", "pairs",
                               "--out", str(tmp_path / "x"), "--methods", "lv-random"])  # fmt: skip
     assert bad.exit_code == 2

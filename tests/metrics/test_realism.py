@@ -12,7 +12,9 @@ from scipy import linalg
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.metrics.fidelity import LPIPS
 from n2ldiff.metrics.realism import (
+    DEFAULT_TONE_EDGES,
     assess_statistic,
+    checkerboard_regions,
     colour_statistics,
     diversity,
     fid_kid,
@@ -21,6 +23,8 @@ from n2ldiff.metrics.realism import (
     noise_level_function,
     split_subsets,
     to_uint8,
+    tone_curve,
+    tone_curve_distance,
 )
 
 
@@ -218,3 +222,120 @@ def test_nlf_statistic_separates_controls() -> None:
         controls["normal"].append(nlf_distance(noise_level_function(normal[idx], normal[idx]), ref))
         controls["dark-clean"].append(nlf_distance(noise_level_function(0.25 * normal[idx], normal[idx]), ref))
     assert assess_statistic(controls).informative
+
+
+# ------------------------------------------------------------------------------ image halves
+
+
+def test_checkerboard_regions_are_disjoint_interleaved_halves() -> None:
+    a, b = checkerboard_regions(70, 100, tile=16)
+    assert a.shape == b.shape == (70, 100)
+    assert not (a & b).any() and (a | b).all()
+    assert a[0, 0] and not a[0, 16] and not a[16, 0] and a[16, 16] and a[15, 15]
+    # every 32x32 block holds both halves equally: both halves see every part of the scene
+    block = a[:64, :96].reshape(2, 32, 3, 32).float().mean(dim=(1, 3))
+    assert torch.equal(block, torch.full((2, 3), 0.5))
+    with pytest.raises(N2LDiffError):
+        checkerboard_regions(8, 8, tile=0)
+
+
+def test_nlf_region_measures_only_that_half() -> None:
+    """Different known noise in the two halves: each half's NLF recovers its own level."""
+    g = torch.Generator().manual_seed(11)
+    normal = _clean_scene(12, size=160)
+    a, b = checkerboard_regions(160, 160, tile=32)
+    sigma = torch.where(a, torch.tensor(0.01), torch.tensor(0.04))
+    low = 0.25 * normal + sigma * torch.randn(normal.shape, generator=g)
+    # the 3x3 residual straddles a tile border on 2 of every 32 rows/cols: allow a little mixing
+    for region, expected in ((a, 0.01), (b, 0.04)):
+        overall = noise_level_function(low, normal, region=region).overall_std().float()
+        assert torch.allclose(overall, torch.full((3,), expected), rtol=0.15), (overall, expected)
+    everything = noise_level_function(low, normal, region=torch.ones(160, 160, dtype=torch.bool))
+    torch.testing.assert_close(everything.sum_sq, noise_level_function(low, normal).sum_sq)
+    halves = noise_level_function(low, normal, region=a).merge(noise_level_function(low, normal, region=b))
+    torch.testing.assert_close(halves.count, everything.count)
+    with pytest.raises(N2LDiffError, match="region"):
+        noise_level_function(low, normal, region=a[:100])
+
+
+# ------------------------------------------------------------------------------ tone curve
+
+
+def _bin_centre_scene(n: int = 2, size: int = 64, seed: int = 0) -> torch.Tensor:
+    """Every pixel sits exactly on a tone-curve bin centre (blocks of 8x8, random bins per channel)."""
+    g = torch.Generator().manual_seed(seed)
+    edges = torch.tensor(DEFAULT_TONE_EDGES)
+    centres = (edges[:-1] + edges[1:]) / 2
+    idx = torch.randint(0, centres.numel(), (n, 3, size // 8, size // 8), generator=g)
+    return centres[idx].repeat_interleave(8, dim=2).repeat_interleave(8, dim=3)
+
+
+def test_tone_curve_recovers_known_response() -> None:
+    normal = _bin_centre_scene()
+    gains = torch.tensor([0.30, 0.25, 0.15]).view(1, 3, 1, 1)
+    low = gains * normal**2.2  # a per-channel camera-like response
+    tc = tone_curve(low, normal)
+    edges = torch.tensor(DEFAULT_TONE_EDGES, dtype=torch.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    expected = gains.view(3, 1).double() * centres.view(1, -1) ** 2.2
+    ok = tc.count > 0
+    assert ok.sum() >= 40
+    torch.testing.assert_close(tc.curve[ok], expected.expand(3, -1)[ok], rtol=1e-5, atol=1e-7)
+    assert tc.count.sum() == low.numel()  # every pixel is in exactly one bin
+    # pooling two images equals measuring them together
+    merged = tone_curve(low[:1], normal[:1]).merge(tone_curve(low[1:], normal[1:]))
+    torch.testing.assert_close(merged.sum_low, tc.sum_low)
+
+
+def test_tone_curve_distance_reads_exposure_error() -> None:
+    normal = _bin_centre_scene(seed=1)
+    low = 0.3 * normal
+    same = tone_curve_distance(tone_curve(low, normal), tone_curve(low, normal), min_count=1)
+    assert same == 0.0
+    for factor in (1.5, 3.0):
+        d = tone_curve_distance(tone_curve(low * factor, normal), tone_curve(low, normal), min_count=1, eps=1e-9)
+        assert d == pytest.approx(math.log(factor), rel=1e-5)
+    empty = tone_curve(low, normal, region=torch.zeros(64, 64, dtype=torch.bool))
+    assert empty.count.sum() == 0 and math.isnan(tone_curve_distance(empty, tone_curve(low, normal)))
+
+
+def test_colour_statistics_on_a_region() -> None:
+    normal = _clean_scene(13)
+    a, b = checkerboard_regions(128, 128, tile=16)
+    low = torch.where(a, normal * 0.5, normal * 0.1)
+    assert colour_statistics(low, normal, region=a)["brightness_ratio"].tolist() == pytest.approx([0.5, 0.5], rel=1e-5)
+    assert colour_statistics(low, normal, region=b)["brightness_ratio"].tolist() == pytest.approx([0.1, 0.1], rel=1e-5)
+
+
+def _camera_low(normal: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """A short exposure through a camera-like response: toe, black level, blue cast, shot + read noise."""
+    linear = normal**2.2 * 0.08 * torch.tensor([1.0, 1.0, 0.8]).view(1, 3, 1, 1)
+    noisy = _poisson_gaussian(linear, 0.0005, 1e-6, g).clamp(0, 1)
+    return to_uint8((noisy.clamp_min(0) ** (1 / 2.2) - 0.02).clamp(0, 1)).double() / 255
+
+
+@pytest.mark.parametrize("statistic", ["nlf", "tone"])
+def test_split_half_statistics_separate_controls(statistic: str) -> None:
+    """The benchmark's design: every row on half A vs the real low image on half B, per scene."""
+    g = torch.Generator().manual_seed(21)
+    normal = _clean_scene(22, n=8, size=96)
+    real = _camera_low(normal, g)
+    k = real.mean(dim=(1, 2, 3), keepdim=True) / normal.mean(dim=(1, 2, 3), keepdim=True)
+    rows = {"real-vs-real": real, "normal": normal, "dark-clean": to_uint8(normal * k).double() / 255}
+    a, b = checkerboard_regions(96, 96, tile=16)
+
+    def distance(x: torch.Tensor, i: int) -> float:
+        n = normal[i : i + 1]
+        if statistic == "nlf":
+            return nlf_distance(
+                noise_level_function(x[i : i + 1], n, region=a), noise_level_function(real[i : i + 1], n, region=b)
+            )
+        return tone_curve_distance(tone_curve(x[i : i + 1], n, region=a), tone_curve(real[i : i + 1], n, region=b))
+
+    controls = {
+        row: [float(np.nanmean([distance(x, int(i)) for i in idx])) for idx in split_subsets(8, 4, torch.Generator())]
+        for row, x in rows.items()
+    }
+    assessment = assess_statistic(controls)
+    assert assessment.informative, (controls, assessment)
+    assert min(np.mean(controls["normal"]), np.mean(controls["dark-clean"])) > 2 * np.mean(controls["real-vs-real"])

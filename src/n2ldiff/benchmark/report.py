@@ -8,6 +8,7 @@
 * ``figures/examples.png``: normal / real low / noise-free darkening / each method on the same centre
   crop of a few scenes, each with a brightened copy below it so noise and colour are visible.
 * ``figures/noise_level.png``: noise std against intensity per channel, real low vs controls and methods.
+* ``figures/tone_curves.png``: mean low value against normal intensity per channel (how each row darkens).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = ["markdown_tables", "result_to_dict", "summary_rows", "write_report"]
 
 _NICE = {
     "nlf_distance": "NLF distance ↓",
+    "tone_curve_distance": "tone-curve distance ↓",
     "brightness_error": "brightness error ↓",
     "colour_cast_error": "colour-cast error ↓",
     "kid": "KID ↓",
@@ -89,6 +91,7 @@ def result_to_dict(result: BenchmarkResult) -> dict[str, Any]:
                     row: {"mean": s.mean_std(row)[0], "std": s.mean_std(row)[1], "subsets": vals}
                     for row, vals in s.values.items()
                 },
+                "per_scene": s.per_scene,
             }
         )
     return _clean(
@@ -177,9 +180,10 @@ def markdown_tables(result: BenchmarkResult) -> str:
 
     lines += [
         "",
-        f"**Realism** (distance to real low light, lower is closer; mean ± std over "
-        f"{result.run.get('n_subsets')} disjoint subsets of scenes; #n = rank among methods, only for "
-        "informative statistics)",
+        f"**Realism** (distance to real low light, lower is closer; per-scene statistics compare half A of "
+        f"each image with half B of the real low image of the same scene ({cfg.region_tile}-px checkerboard); "
+        f"mean ± std over {result.run.get('n_subsets')} disjoint subsets of scenes; #n = rank among methods, "
+        "only for informative statistics)",
         "",
     ]
     stats = result.statistics
@@ -259,39 +263,64 @@ def plot_examples(result: BenchmarkResult, path: Path, crop: int = 256) -> Path:
     return path
 
 
-def plot_noise_level(result: BenchmarkResult, path: Path, min_count: int = 50) -> Path:
-    """Noise std vs intensity per channel (pooled over scenes and seeds, flat regions of the normal image)."""
+def _plot_curves(
+    path: Path,
+    curves: dict[str, tuple[Tensor, Tensor, Tensor]],
+    xlabel: str,
+    ylabel: str,
+    log_y: bool,
+    min_count: int,
+) -> Path:
+    """One panel per RGB channel; ``curves`` maps a row to (x, y, count), each (3, B)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.8), sharey=True)
-    names = list(result.nlf)
-    methods = [n for n in names if n not in ("real low", *CONTROLS)]
+    methods = [n for n in curves if n not in ("real low", *CONTROLS)]
     cmap = plt.get_cmap("tab20")
     for ch, (ax, cname) in enumerate(zip(axes, ("R", "G", "B"), strict=True)):
-        for name in ["real low", *[c for c in CONTROLS if c != REAL_VS_REAL], *methods]:
-            m = result.nlf[name]
-            ok = m.count[ch] >= min_count
-            x = m.intensity[ch][ok].cpu().numpy()
-            y = m.std[ch][ok].cpu().numpy()
+        for name in ["real low", *[c for c in CONTROLS if c != REAL_VS_REAL and c in curves], *methods]:
+            x, y, count = curves[name]
+            ok = count[ch] >= min_count
             if name == "real low":
                 style = {"color": "black", "lw": 2.5}
             elif name in CONTROLS:
                 style = {"color": "grey", "ls": "--", "lw": 1.2}
             else:
                 style = {"color": cmap(methods.index(name) % 20), "lw": 1.2}
-            ax.plot(x, y, marker=".", ms=3, label=name, **style)
+            ax.plot(x[ch][ok].cpu().numpy(), y[ch][ok].cpu().numpy(), marker=".", ms=3, label=name, **style)
         ax.set_title(f"{cname} channel")
-        ax.set_xlabel("local mean intensity of the low image")
-        ax.set_yscale("log")
+        ax.set_xlabel(xlabel)
+        if log_y:
+            ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel("noise std (flat regions of the normal image)")
+    axes[0].set_ylabel(ylabel)
     axes[-1].legend(fontsize=6, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     _save_figure(fig, path)
     return path
+
+
+def plot_noise_level(result: BenchmarkResult, path: Path, min_count: int = 50) -> Path:
+    """Noise std vs intensity per channel (pooled over scenes and seeds, flat regions of the normal image)."""
+    curves = {name: (m.intensity, m.std, m.count) for name, m in result.nlf.items()}
+    return _plot_curves(
+        path, curves, "local mean intensity of the low image",
+        "noise std (flat regions of the normal image)", True, min_count,
+    )  # fmt: skip
+
+
+def plot_tone_curves(result: BenchmarkResult, path: Path, min_count: int = 100) -> Path:
+    """Mean low value vs normal intensity per channel (pooled over scenes and seeds)."""
+    curves = {}
+    for name, t in result.tone.items():
+        centres = ((t.edges[:-1] + t.edges[1:]) / 2).expand_as(t.count)
+        curves[name] = (centres, t.curve, t.count)
+    return _plot_curves(
+        path, curves, "intensity of the normal image", "mean intensity of the low image", False, min_count
+    )
 
 
 def write_report(result: BenchmarkResult, out: str | Path | None = None) -> dict[str, Path]:
@@ -317,4 +346,5 @@ def write_report(result: BenchmarkResult, out: str | Path | None = None) -> dict
         with torch.no_grad():
             paths["examples"] = plot_examples(result, out / "figures" / "examples.png")
             paths["noise_level"] = plot_noise_level(result, out / "figures" / "noise_level.png")
+            paths["tone_curves"] = plot_tone_curves(result, out / "figures" / "tone_curves.png")
     return paths

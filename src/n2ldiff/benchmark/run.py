@@ -14,24 +14,31 @@ Paired metrics (``metrics.fidelity``): PSNR (data range 1, RGB), SSIM (Gaussian 
 K1 0.01, K2 0.03, valid region, mean over RGB) and LPIPS v0.1 (inputs [0,1] mapped to [-1,1]) between
 the synthetic low image and the real low image of the same scene.
 
-Realism statistics (``metrics.realism``) are distances to the real low images, computed on K disjoint
-random subsets of the scenes (same subsets for every row) to give a spread:
+Realism statistics (``metrics.realism``) are content-matched distances to the real low image of the
+*same scene*. Each image is split into two disjoint, interleaved halves (``checkerboard_regions``, a
+checkerboard of ``region_tile``-pixel squares): every row is measured on half A, the real low image on
+half B. Per scene:
 
-* ``nlf_distance``: noise-level function of the synthetic low images, measured where the clean normal
-  image is flat, against that of the real low images of the same scenes (``nlf_distance``).
-* ``brightness_error``: |log(mean brightness ratio low/normal) - log(that of the real low images)|.
+* ``nlf_distance``: noise-level function (noise std vs intensity per channel, where the clean normal
+  image is flat) of the row against that of the real low image (``nlf_distance``).
+* ``tone_curve_distance``: mean low value per normal-image intensity bin and channel (``tone_curve``),
+  row against real: exposure, tone curve shape and per-channel colour shifts in one curve.
+* ``brightness_error``: |log(mean brightness ratio low/normal) - log(that of the real low image)|.
 * ``colour_cast_error``: L1 distance between the mean chromaticity shifts (low minus normal) of the
-  synthetic and the real low images.
-* ``kid`` (and ``fid`` with ``compute_fid``): Inception distance of the synthetic low images against
-  the ``real_low`` folder (only when one is given).
+  row and of the real low image.
 
-Control rows: ``real-vs-real`` (the real low images of subset k+1 against the reference of subset k, so
-two disjoint real sets; for KID the real low images of the pairs against ``real_low``), ``normal`` (the
-untouched normal images) and ``dark-clean`` (each normal image scaled by the real low image's mean
-brightness, no noise; an oracle exposure-matched, noise-free darkening). ``assess_statistic`` labels a
-statistic informative only if it separates both negative controls from real-vs-real; only informative
-statistics rank the methods. ``diversity`` (mean pairwise LPIPS over seeds) has no real reference and is
-reported as descriptive.
+Per-scene distances are averaged over K disjoint random subsets of the scenes (the same subsets for
+every row), giving a mean and a spread. ``kid`` (and ``fid`` with ``compute_fid``) are distribution-level
+instead: the Inception distance of each subset's whole images against the ``real_low`` folder (only
+when one is given).
+
+Control rows: ``real-vs-real`` (the real low image's half A against its own half B: two disjoint real
+pixel sets of the same scenes, i.e. what a perfect synthesis would score; for KID the real low images
+of the pairs against ``real_low``), ``normal`` (the untouched normal images) and ``dark-clean`` (each
+normal image scaled by the real low image's mean brightness, no noise; an oracle exposure-matched,
+noise-free darkening). ``assess_distance`` labels a statistic informative only if it separates both
+negative controls from real-vs-real (and scores them worse); only informative statistics rank the
+methods. ``diversity`` (mean pairwise LPIPS over seeds) has no real reference and is descriptive.
 """
 
 from __future__ import annotations
@@ -57,7 +64,9 @@ from n2ldiff.metrics.realism import (
     NORMAL,
     REAL_VS_REAL,
     NoiseLevelFunction,
+    ToneCurve,
     assess_statistic,
+    checkerboard_regions,
     colour_statistics,
     diversity,
     fid_kid,
@@ -65,6 +74,8 @@ from n2ldiff.metrics.realism import (
     nlf_distance,
     noise_level_function,
     split_subsets,
+    tone_curve,
+    tone_curve_distance,
 )
 
 __all__ = [
@@ -82,7 +93,7 @@ __all__ = [
 DEFAULT_METHODS = ("n2ldiff", "lv-grid", "lv-random", "unprocess", "dark-isp")
 CONTROLS = (REAL_VS_REAL, NORMAL, DARK_CLEAN)
 #: Statistics that are distances to real low light (lower is more realistic) and are assessed.
-DISTANCE_STATISTICS = ("nlf_distance", "brightness_error", "colour_cast_error", "kid", "fid")
+DISTANCE_STATISTICS = ("nlf_distance", "tone_curve_distance", "brightness_error", "colour_cast_error", "kid", "fid")
 CACHE_SETTINGS = "settings.json"
 
 
@@ -110,6 +121,7 @@ class BenchmarkConfig:
     resume: bool = True
     n_subsets: int = 4
     subset_seed: int = 0
+    region_tile: int = 32  # side of the checkerboard squares splitting each image into halves A and B
     min_z: float = 2.0
     weights_dir: Path | None = None  # metric weights (LPIPS, Inception); None = the default cache
     example_scenes: int = 3
@@ -135,6 +147,8 @@ class BenchmarkConfig:
             raise N2LDiffError(f"size multiple must be >= 1, got {self.size_multiple}")
         if self.max_images is not None and self.max_images < 1:
             raise N2LDiffError(f"max images must be >= 1, got {self.max_images}")
+        if self.region_tile < 1:
+            raise N2LDiffError(f"region tile must be >= 1 pixel, got {self.region_tile}")
         if self.n_subsets < 2:
             raise N2LDiffError(f"n_subsets must be >= 2 (the spread needs two values), got {self.n_subsets}")
 
@@ -186,6 +200,7 @@ class StatisticResult:
     reason: str
     z: dict[str, float] = field(default_factory=dict)
     ranks: dict[str, int] = field(default_factory=dict)
+    per_scene: dict[str, list[float]] = field(default_factory=dict)  # row -> value per scene (if per scene)
 
     def mean_std(self, row: str) -> tuple[float, float]:
         v = torch.tensor([x for x in self.values.get(row, []) if math.isfinite(x)], dtype=torch.float64)
@@ -203,6 +218,7 @@ class BenchmarkResult:
     groups: list[GroupResult]
     statistics: list[StatisticResult]
     nlf: dict[str, NoiseLevelFunction]  # pooled over all scenes (and seeds), for the figure
+    tone: dict[str, ToneCurve]  # pooled over all scenes (and seeds), for the figure
     examples: dict[str, list[Tensor]]  # row name -> one image per example scene (first seed)
 
     def group(self, name: str) -> GroupResult:
@@ -350,40 +366,48 @@ class _Scene:
 
 @dataclass
 class _Measure:
-    """Per-scene measurements of one row (pooled over seeds where that applies)."""
+    """Per-scene measurements of one row on one image half (pooled over seeds where that applies)."""
 
-    nlf: list[NoiseLevelFunction | None]
-    brightness: list[float]  # per scene: mean over seeds of brightness ratio low/normal
-    chroma: list[Tensor]  # per scene: (3,) mean over seeds of chromaticity shift
-    features: list[Tensor | None]  # per scene: (S, 2048) Inception features, or None
+    nlf: list[NoiseLevelFunction] = field(default_factory=list)
+    tone: list[ToneCurve] = field(default_factory=list)
+    brightness: list[float] = field(default_factory=list)  # mean over seeds of brightness ratio low/normal
+    chroma: list[Tensor] = field(default_factory=list)  # (3,) mean over seeds of chromaticity shift
+    features: list[Tensor | None] = field(default_factory=list)  # (S, 2048) Inception features, or None
 
 
-def _measure_one(
-    outs: list[Tensor], scene: _Scene, inception: Any, device: torch.device
-) -> tuple[NoiseLevelFunction, float, Tensor, Tensor | None]:
+def _measure_scene(
+    outs: list[Tensor], scene: _Scene, region: Tensor, inception: Any, device: torch.device, into: _Measure
+) -> None:
+    """Append the measurements of one scene's outputs (one per seed), on ``region``, to ``into``."""
     normal = scene.normal[None].to(device)
-    nlf = None
+    region = region.to(device)
+    nlf: NoiseLevelFunction | None = None
+    tone: ToneCurve | None = None
     bright, chroma = [], []
     for out in outs:
         x = out[None].to(device)
-        m = noise_level_function(x, normal)
+        m = noise_level_function(x, normal, region=region)
+        t = tone_curve(x, normal, region=region)
         nlf = m if nlf is None else nlf.merge(m)
-        c = colour_statistics(x, normal)
+        tone = t if tone is None else tone.merge(t)
+        c = colour_statistics(x, normal, region=region)
         bright.append(float(c["brightness_ratio"][0]))
         chroma.append(c["chromaticity_shift"][0].double().cpu())
-    feats = None
-    if inception is not None:
-        feats = inception_features(torch.stack(outs).to(device), inception).cpu()
-    assert nlf is not None
-    return nlf, sum(bright) / len(bright), torch.stack(chroma).mean(0), feats
+    assert nlf is not None and tone is not None
+    into.nlf.append(nlf)
+    into.tone.append(tone)
+    into.brightness.append(sum(bright) / len(bright))
+    into.chroma.append(torch.stack(chroma).mean(0))
+    into.features.append(
+        None if inception is None else inception_features(torch.stack(outs).to(device), inception).cpu()
+    )
 
 
-def _pool_nlf(items: Sequence[NoiseLevelFunction | None]) -> NoiseLevelFunction:
-    pooled = None
-    for m in items:
-        if m is not None:
-            pooled = m if pooled is None else pooled.merge(m)
-    assert pooled is not None
+def _pool(items: Sequence[Any]) -> Any:
+    """Merge mergeable per-scene measurements (``NoiseLevelFunction`` or ``ToneCurve``)."""
+    pooled = items[0]
+    for m in items[1:]:
+        pooled = pooled.merge(m)
     return pooled
 
 
@@ -456,19 +480,19 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             group.ssim.append(s_)
             group.lpips.append(l_)
 
-    def measure(outs_per_scene: list[list[Tensor]]) -> _Measure:
-        m = _Measure([], [], [], [])
-        for outs, scene in zip(outs_per_scene, scenes, strict=True):
-            nlf, b, c, f = _measure_one(outs, scene, inception, device)
-            m.nlf.append(nlf)
-            m.brightness.append(b)
-            m.chroma.append(c)
-            m.features.append(f)
+    # Half A of every image is measured for every row; the real low image's half B is the reference.
+    regions = [checkerboard_regions(*s.normal.shape[-2:], tile=config.region_tile) for s in scenes]
+
+    def measure(outs_per_scene: list[list[Tensor]], half: int = 0, with_features: bool = True) -> _Measure:
+        m = _Measure()
+        for outs, scene, region in zip(outs_per_scene, scenes, regions, strict=True):
+            _measure_scene(outs, scene, region[half], inception if with_features else None, device, m)
         return m
 
     # --- controls (deterministic, seed-independent)
     real_rows = [[s.low] for s in scenes]
     measures[REAL_VS_REAL] = measure(real_rows)
+    reference = measure(real_rows, half=1, with_features=False)
     normal_rows = [[s.normal] for s in scenes]
     dark_rows = []
     for s in scenes:
@@ -546,7 +570,7 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             f"({n_new} new, {len(times) - n_new} cached)"
         )
 
-    statistics = _statistics(config, measures, subsets, real_low_feats, names, n_subsets)
+    statistics = _statistics(config, measures, reference, subsets, real_low_feats, names)
     if len(config.seeds) >= 2:
         div = {
             g.name: [sum(g.diversity[i] for i in idx) / len(idx) for idx in subsets]
@@ -562,8 +586,10 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
                 "no real reference (one real low image per scene); not used to rank",
             )
         )
-    nlf_pooled = {k: _pool_nlf(m.nlf) for k, m in measures.items()}
+    nlf_pooled = {k: _pool(m.nlf) for k, m in measures.items()}
     nlf_pooled["real low"] = nlf_pooled.pop(REAL_VS_REAL)
+    tone_pooled = {k: _pool(m.tone) for k, m in measures.items()}
+    tone_pooled["real low"] = tone_pooled.pop(REAL_VS_REAL)
     run = run_info()
     run.update(
         {
@@ -572,19 +598,29 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             "methods": run_methods,
             "n_scenes": len(scenes),
             "n_subsets": n_subsets,
+            "region_tile": config.region_tile,
             "device": str(device),
             "real_low_images": None if real_low_feats is None else int(real_low_feats.shape[0]),
         }
     )
-    return BenchmarkResult(config, run, [s.name for s in scenes], subsets, groups, statistics, nlf_pooled, examples)
+    return BenchmarkResult(
+        config, run, [s.name for s in scenes], subsets, groups, statistics, nlf_pooled, tone_pooled, examples
+    )
 
 
 # ------------------------------------------------------------------------------------------ statistics
 
 _DESCRIPTIONS = {
-    "nlf_distance": ("noise-level function where the normal image is flat vs the real low images (mean |log ratio|)"),
-    "brightness_error": "|log mean brightness ratio (low/normal) - that of the real low images|",
-    "colour_cast_error": "L1 distance of the mean chromaticity shift (low - normal) to the real low images'",
+    "nlf_distance": (
+        "noise-level function (noise std vs intensity, where the normal image is flat) vs the real low image "
+        "of the same scene (mean |log ratio|)"
+    ),
+    "tone_curve_distance": (
+        "tone curve (mean low value per normal intensity, per channel) vs the real low image of the same "
+        "scene (mean |log ratio|)"
+    ),
+    "brightness_error": "|log brightness ratio (low/normal) - that of the real low image of the same scene|",
+    "colour_cast_error": "L1 distance of the chromaticity shift (low - normal) to the real low image's",
     "kid": "KID (Inception pool features) against the real-low folder",
     "fid": "FID (Inception pool features) against the real-low folder",
     "diversity": "mean pairwise LPIPS between seeds (higher = more varied; no real reference)",
@@ -617,54 +653,41 @@ def assess_distance(controls: dict[str, list[float]], min_z: float = 2.0) -> tup
     return a.label, a.reason, a.z
 
 
+def _finite_mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
 def _statistics(
     config: BenchmarkConfig,
     measures: dict[str, _Measure],
+    reference: _Measure,
     subsets: list[list[int]],
     real_low_feats: Tensor | None,
     method_names: list[str],
-    n_subsets: int,
 ) -> list[StatisticResult]:
-    real = measures[REAL_VS_REAL]
-
-    def ref_index(row: str, k: int) -> int:
-        # Content-matched reference (same scenes) for every row but real-vs-real, which is compared
-        # with the next subset: two disjoint real sets.
-        return (k + 1) % n_subsets if row == REAL_VS_REAL else k
-
-    def values(fn: Callable[[_Measure, list[int], list[int]], float]) -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {}
-        for row, m in measures.items():
-            out[row] = [fn(m, subsets[k], subsets[ref_index(row, k)]) for k in range(n_subsets)]
-        return out
-
-    def nlf_fn(m: _Measure, idx: list[int], ref: list[int]) -> float:
-        return nlf_distance(_pool_nlf([m.nlf[i] for i in idx]), _pool_nlf([real.nlf[i] for i in ref]))
-
-    def mean_brightness(m: _Measure, idx: list[int]) -> float:
-        return sum(m.brightness[i] for i in idx) / len(idx)
-
-    def bright_fn(m: _Measure, idx: list[int], ref: list[int]) -> float:
-        a, b = mean_brightness(m, idx), mean_brightness(real, ref)
-        return abs(math.log(max(a, 1e-6)) - math.log(max(b, 1e-6)))
-
-    def chroma_fn(m: _Measure, idx: list[int], ref: list[int]) -> float:
-        a = torch.stack([m.chroma[i] for i in idx]).mean(0)
-        b = torch.stack([real.chroma[i] for i in ref]).mean(0)
-        return float((a - b).abs().sum())
-
-    computed: list[tuple[str, dict[str, list[float]]]] = [
-        ("nlf_distance", values(nlf_fn)),
-        ("brightness_error", values(bright_fn)),
-        ("colour_cast_error", values(chroma_fn)),
-    ]
+    """Per-scene content-matched distances (row on half A vs real low on half B), then subset means."""
+    n_scenes = len(reference.nlf)
+    scene_distances: dict[str, Callable[[_Measure, int], float]] = {
+        "nlf_distance": lambda m, i: nlf_distance(m.nlf[i], reference.nlf[i]),
+        "tone_curve_distance": lambda m, i: tone_curve_distance(m.tone[i], reference.tone[i]),
+        "brightness_error": lambda m, i: abs(
+            math.log(max(m.brightness[i], 1e-6)) - math.log(max(reference.brightness[i], 1e-6))
+        ),
+        "colour_cast_error": lambda m, i: float((m.chroma[i] - reference.chroma[i]).abs().sum()),
+    }
+    computed: list[tuple[str, dict[str, list[float]], dict[str, list[float]]]] = []
+    for name, fn in scene_distances.items():
+        per_scene = {row: [fn(m, i) for i in range(n_scenes)] for row, m in measures.items()}
+        vals = {row: [_finite_mean([d[i] for i in idx]) for idx in subsets] for row, d in per_scene.items()}
+        computed.append((name, vals, per_scene))
     if real_low_feats is not None:
         kid_vals: dict[str, list[float]] = {}
         fid_vals: dict[str, list[float]] = {}
         for row, m in measures.items():
             kid_vals[row], fid_vals[row] = [], []
-            for k in range(n_subsets):
-                feats = torch.cat([m.features[i] for i in subsets[k]])  # type: ignore[misc]
+            for idx in subsets:
+                feats = torch.cat([m.features[i] for i in idx])  # type: ignore[misc]
                 if feats.shape[0] < 2:
                     kid_vals[row].append(math.nan)
                     fid_vals[row].append(math.nan)
@@ -675,14 +698,14 @@ def _statistics(
                 )  # fmt: skip
                 kid_vals[row].append(scores.kid_mean)
                 fid_vals[row].append(scores.fid)
-        computed.append(("kid", kid_vals))
+        computed.append(("kid", kid_vals, {}))
         if config.compute_fid:
-            computed.append(("fid", fid_vals))
+            computed.append(("fid", fid_vals, {}))
 
     results = []
-    for name, vals in computed:
+    for name, vals, per_scene in computed:
         label, reason, z = assess_distance({c: vals[c] for c in CONTROLS}, config.min_z)
-        stat = StatisticResult(name, _DESCRIPTIONS[name], vals, label, reason, z)
+        stat = StatisticResult(name, _DESCRIPTIONS[name], vals, label, reason, z, per_scene=per_scene)
         if label == "informative":
             means = {m: stat.mean_std(m)[0] for m in method_names}
             order = sorted((v, m) for m, v in means.items() if math.isfinite(v))

@@ -32,6 +32,9 @@ def benchmark(
     real_low: Path | None = typer.Option(None, help="Folder of real low-light images for KID/FID."),
     fid: bool = typer.Option(False, "--fid/--no-fid", help="Also FID (slow on CPU; needs --real-low)."),
     subsets: int = typer.Option(4, help="Disjoint scene subsets for the spread of realism statistics."),
+    region_tile: int = typer.Option(
+        32, help="Checkerboard square (px) splitting each image into the halves compared by realism statistics."
+    ),
     cache_dir: Path | None = typer.Option(None, help="Where outputs are cached (default OUT/images)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse cached outputs."),
     figures: bool = typer.Option(True, "--figures/--no-figures"),
@@ -57,6 +60,7 @@ def benchmark(
         real_low=real_low,
         compute_fid=fid,
         n_subsets=subsets,
+        region_tile=region_tile,
         cache_dir=cache_dir,
         resume=resume,
         figures=figures,

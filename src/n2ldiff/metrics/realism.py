@@ -1,8 +1,13 @@
 """Realism statistics for synthetic low light, and a check that a statistic measures low light at all.
 
-Content-matched on pairs where possible (issue 6): the noise-level function is measured only where
-the *clean normal* image is flat, and colour statistics are ratios of the low image to its own normal
-image, so scene content cancels. Distribution-level KID/FID use the offline FID Inception
+Content-matched on pairs (issue 6): every per-image statistic compares a low image with the *normal*
+image of the same scene, so scene content cancels. The noise-level function is measured only where the
+clean normal image is flat; the tone curve is the mean low value per normal intensity (how the scene was
+darkened, per channel); colour statistics are ratios of the low image to its normal image. Each can be
+restricted to a ``region`` of the image: ``checkerboard_regions`` splits an image into two disjoint,
+interleaved halves, so a synthetic image measured on one half can be compared with the real low image
+of the same scene measured on the other, and the real image's two halves give a content-matched
+real-vs-real reference. Distribution-level KID/FID use the offline FID Inception
 (``backbones.InceptionFeatures``); ``assess_statistic`` decides from control groups (real-vs-real,
 untouched normal, noise-free darkening) whether a statistic may be used to rank methods.
 
@@ -40,6 +45,66 @@ def _check_images(x: Tensor, name: str) -> None:
 def _box_mean(x: Tensor, k: int) -> Tensor:
     """Mean over a k×k window, 'valid' (output shrinks by k-1)."""
     return F.avg_pool2d(x, kernel_size=k, stride=1)
+
+
+def checkerboard_regions(
+    height: int, width: int, tile: int = 32, device: torch.device | str | None = None
+) -> tuple[Tensor, Tensor]:
+    """Two disjoint H×W boolean masks that tile the image like a checkerboard of ``tile``×``tile`` squares.
+
+    Both halves cover every part of the scene (interleaved), so statistics of one half and of the other
+    differ by sampling, not by content: comparing a real low image's two halves gives the spread a
+    perfectly realistic synthetic image would show.
+    """
+    if tile < 1:
+        raise N2LDiffError(f"region tile must be >= 1 pixel, got {tile}")
+    rows = torch.arange(height, device=device).view(-1, 1) // tile
+    cols = torch.arange(width, device=device).view(1, -1) // tile
+    first = (rows + cols) % 2 == 0
+    return first, ~first
+
+
+def _region_mask(region: Tensor | None, shape: torch.Size, crop: int = 0) -> Tensor | None:
+    """``region`` (H×W or N×1×H×W bool, full image size) as N×1×h×w, cropped by ``crop`` on each side."""
+    if region is None:
+        return None
+    n, _, h, w = shape
+    r = region.bool()
+    if r.ndim == 2:
+        r = r[None, None]
+    if r.ndim != 4 or r.shape[1] != 1 or r.shape[-2:] != (h, w) or r.shape[0] not in (1, n):
+        raise N2LDiffError(
+            f"region must be H×W or N×1×H×W matching the images {tuple(shape)}, got {tuple(region.shape)}"
+        )
+    if crop:
+        r = r[..., crop:-crop, crop:-crop]
+    return r.expand(n, 1, *r.shape[-2:])
+
+
+def _bin_sums(key: Tensor, values: Sequence[Tensor], mask: Tensor, edges: Tensor) -> tuple[Tensor, list[Tensor]]:
+    """Per channel, bin the masked pixels by ``key`` (N×3×h×w) into ``edges``; sum each of ``values``.
+
+    Returns (count, sums), each (3, B) float64; pixels outside [edges[0], edges[-1]] are dropped.
+    """
+    nb = edges.numel() - 1
+    idx = (torch.bucketize(key.contiguous(), edges, right=True) - 1).clamp(max=nb - 1)  # last edge -> last bin
+    valid = mask & (key >= edges[0]) & (key <= edges[-1])
+    count = torch.zeros(3, nb, dtype=torch.float64, device=key.device)
+    sums = [torch.zeros_like(count) for _ in values]
+    for ch in range(3):
+        m = valid[:, ch]
+        b = idx[:, ch][m]
+        count[ch].index_add_(0, b, torch.ones_like(b, dtype=torch.float64))
+        for total, v in zip(sums, values, strict=True):
+            total[ch].index_add_(0, b, v[:, ch][m].double())
+    return count, sums
+
+
+def _log_ratio_distance(a: Tensor, b: Tensor, ok: Tensor, eps: float) -> float:
+    """Mean |log((a+eps)/(b+eps))| over the entries where ``ok``; NaN if none."""
+    if not ok.any():
+        return math.nan
+    return float((torch.log(a[ok] + eps) - torch.log(b.to(a.device)[ok] + eps)).abs().mean())
 
 
 # --------------------------------------------------------------------------------------------------
@@ -113,6 +178,7 @@ def noise_level_function(
     edges: Sequence[float] | Tensor = DEFAULT_NLF_EDGES,
     window: int = 7,
     flat_fraction: float = 0.3,
+    region: Tensor | None = None,
 ) -> NoiseLevelFunction:
     """Noise std vs intensity of ``low``, per channel, measured where ``normal`` (same scene) is flat.
 
@@ -120,6 +186,8 @@ def noise_level_function(
     centre pixel enters the 3×3 mean with weight 1/9), so s is estimated as RMS(r)/sqrt(8/9). Pixels
     are used only where the clean normal image is flat (``flat_mask``), so texture and edges of the
     scene do not count as noise; they are binned by the low image's 3×3 local mean per channel.
+    ``region`` (H×W or N×1×H×W bool) further restricts the pixels, e.g. to one ``checkerboard_regions``
+    half; flatness is still ranked over the whole image, so both halves use the same threshold.
     Measures the high-frequency part of the noise (spatially correlated noise reads lower).
     """
     _check_images(low, "low")
@@ -134,20 +202,11 @@ def noise_level_function(
     c = (window - 3) // 2  # crop the 3×3-valid maps to the window-valid grid
     if c:
         resid, mean3 = resid[..., c:-c, c:-c], mean3[..., c:-c, c:-c]
-    mask = flat_mask(normal, window, flat_fraction).expand_as(resid)
-    nb = e.numel() - 1
-    sum_sq = torch.zeros(3, nb, dtype=torch.float64, device=low.device)
-    sum_x = torch.zeros_like(sum_sq)
-    count = torch.zeros_like(sum_sq)
-    idx = (torch.bucketize(mean3.contiguous(), e, right=True) - 1).clamp(max=nb - 1)  # value == last edge -> last bin
-    valid = mask & (mean3 >= e[0]) & (mean3 <= e[-1])
-    scale = 9.0 / 8.0
-    for ch in range(3):
-        m = valid[:, ch]
-        b = idx[:, ch][m]
-        sum_sq[ch].index_add_(0, b, resid[:, ch][m] ** 2 * scale)
-        sum_x[ch].index_add_(0, b, mean3[:, ch][m])
-        count[ch].index_add_(0, b, torch.ones_like(b, dtype=torch.float64))
+    mask = flat_mask(normal, window, flat_fraction)
+    r = _region_mask(region, low.shape, (window - 1) // 2)
+    if r is not None:
+        mask = mask & r.to(mask.device)
+    count, (sum_sq, sum_x) = _bin_sums(mean3, [resid**2 * (9.0 / 8.0), mean3], mask.expand_as(resid), e)
     return NoiseLevelFunction(e, sum_sq, sum_x, count)
 
 
@@ -157,18 +216,87 @@ def nlf_distance(a: NoiseLevelFunction, b: NoiseLevelFunction, min_count: int = 
     ``eps`` (about the std of 8-bit quantisation) keeps noise-free images finite. NaN if no bin qualifies.
     """
     ok = (a.count >= min_count) & (b.count.to(a.count.device) >= min_count)
-    if not ok.any():
-        return math.nan
-    sa, sb = a.std[ok], b.std.to(a.std.device)[ok]
-    return float((torch.log(sa + eps) - torch.log(sb + eps)).abs().mean())
+    return _log_ratio_distance(a.std, b.std, ok, eps)
+
+
+# --------------------------------------------------------------------------------------------------
+# Tone curve
+
+#: Default bin edges of the *normal* image's intensity for the tone curve.
+DEFAULT_TONE_EDGES: tuple[float, ...] = tuple(i / 16 for i in range(17))
+
+
+@dataclass
+class ToneCurve:
+    """Mean low-image value per bin of the normal image's intensity, per RGB channel (mergeable sums).
+
+    This is how the scene was darkened: a global exposure change is a straight line through 0, a
+    camera's short exposure bends it (toe, shoulder, black level) and shifts channels differently.
+    ``sum_low``/``count`` have shape (3, B) for B bins given by ``edges``.
+    """
+
+    edges: Tensor
+    sum_low: Tensor
+    count: Tensor
+
+    @property
+    def curve(self) -> Tensor:
+        """(3, B) mean low value per channel and normal-intensity bin; NaN where a bin is empty."""
+        return self.sum_low / self.count
+
+    def merge(self, other: ToneCurve) -> ToneCurve:
+        """Pool the pixels of two measurements (same edges)."""
+        if not torch.equal(self.edges.cpu(), other.edges.cpu()):
+            raise N2LDiffError("cannot merge tone curves with different bin edges")
+        return ToneCurve(
+            self.edges,
+            self.sum_low + other.sum_low.to(self.sum_low.device),
+            self.count + other.count.to(self.count.device),
+        )
+
+
+def tone_curve(
+    low: Tensor,
+    normal: Tensor,
+    *,
+    edges: Sequence[float] | Tensor = DEFAULT_TONE_EDGES,
+    region: Tensor | None = None,
+) -> ToneCurve:
+    """E[low_c | normal_c in bin] per channel c: the low image's response to the normal image's intensity.
+
+    Pixel-wise and content-matched: both images show the same scene, so the curve describes the
+    darkening (exposure, tone, colour), not what is in the picture. ``region`` restricts the pixels.
+    """
+    _check_images(low, "low")
+    if low.shape != normal.shape:
+        raise N2LDiffError(f"low and normal shapes differ: {tuple(low.shape)} vs {tuple(normal.shape)}")
+    e = torch.as_tensor(edges, dtype=torch.float64, device=low.device)
+    r = _region_mask(region, low.shape)
+    mask = torch.ones_like(low[:, :1], dtype=torch.bool) if r is None else r.to(low.device)
+    count, (sum_low,) = _bin_sums(normal.double(), [low], mask.expand_as(low), e)
+    return ToneCurve(e, sum_low, count)
+
+
+def tone_curve_distance(a: ToneCurve, b: ToneCurve, min_count: int = 100, eps: float = 1e-2) -> float:
+    """Mean |log((curve_a+eps)/(curve_b+eps))| over channel-bins with >= ``min_count`` pixels in both.
+
+    A uniform exposure error by a factor f reads about |log f|; ``eps`` (1% of full scale) keeps
+    near-black bins from dominating. NaN if no bin qualifies.
+    """
+    ok = (a.count >= min_count) & (b.count.to(a.count.device) >= min_count)
+    return _log_ratio_distance(a.curve, b.curve, ok, eps)
 
 
 # --------------------------------------------------------------------------------------------------
 # Colour statistics and diversity
 
 
-def colour_statistics(low: Tensor, normal: Tensor, eps: float = 1e-6) -> dict[str, Tensor]:
+def colour_statistics(
+    low: Tensor, normal: Tensor, eps: float = 1e-6, region: Tensor | None = None
+) -> dict[str, Tensor]:
     """Content-matched colour statistics of ``low`` relative to its ``normal`` image, per image.
+
+    Means are over all pixels, or over ``region`` (H×W or N×1×H×W bool) when given.
 
     * ``channel_ratio`` (N,3): mean(low_c) / mean(normal_c) — how much each channel was darkened.
     * ``ratio_spread`` (N,): max minus min of ``channel_ratio`` / its mean — a colour cast indicator.
@@ -178,8 +306,14 @@ def colour_statistics(low: Tensor, normal: Tensor, eps: float = 1e-6) -> dict[st
     _check_images(low, "low")
     if low.shape != normal.shape:
         raise N2LDiffError(f"low and normal shapes differ: {tuple(low.shape)} vs {tuple(normal.shape)}")
-    ml = low.double().mean(dim=(2, 3))
-    mn = normal.double().mean(dim=(2, 3))
+    r = _region_mask(region, low.shape)
+    if r is None:
+        ml, mn = low.double().mean(dim=(2, 3)), normal.double().mean(dim=(2, 3))
+    else:
+        w = r.to(low.device).double()
+        area = w.sum(dim=(2, 3)).clamp_min(1)
+        ml = (low.double() * w).sum(dim=(2, 3)) / area
+        mn = (normal.double() * w).sum(dim=(2, 3)) / area
     ratio = ml / (mn + eps)
     chrom_l = ml / (ml.sum(1, keepdim=True) + eps)
     chrom_n = mn / (mn.sum(1, keepdim=True) + eps)
