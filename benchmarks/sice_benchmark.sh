@@ -15,3 +15,17 @@ n2ldiff benchmark \
   --cache-dir runs/benchmark-cache \
   --out docs/benchmark \
   "$@"
+
+# The example grid is a 5 MB PNG at full resolution: the README shows a smaller JPEG copy instead.
+python - <<'PY'
+from pathlib import Path
+
+from PIL import Image
+
+png = Path("docs/benchmark/figures/examples.png")
+if png.is_file():
+    image = Image.open(png).convert("RGB")
+    image.thumbnail((1400, 1400), Image.Resampling.LANCZOS)
+    image.save(png.with_suffix(".jpg"), quality=85, optimize=True)
+    png.unlink()
+PY

@@ -1,5 +1,5 @@
-"""Metrics: paired fidelity (PSNR/SSIM/LPIPS), realism statistics (noise level, colour, diversity,
-KID/FID) and the torchvision-free feature networks they use. Weights come from ``n2ldiff fetch-weights``.
+"""Metrics: paired fidelity (PSNR/SSIM/LPIPS), realism statistics (noise level, tone curve, colour,
+diversity, KID/FID) and the torchvision-free feature networks they use. Weights come from ``n2ldiff fetch-weights``.
 """
 
 from n2ldiff.metrics.fidelity import LPIPS, pad_or_crop_to_multiple, psnr, ssim
@@ -7,7 +7,9 @@ from n2ldiff.metrics.realism import (
     DistributionScores,
     NoiseLevelFunction,
     StatisticAssessment,
+    ToneCurve,
     assess_statistic,
+    checkerboard_regions,
     colour_statistics,
     diversity,
     fid_kid,
@@ -15,6 +17,8 @@ from n2ldiff.metrics.realism import (
     nlf_distance,
     noise_level_function,
     split_subsets,
+    tone_curve,
+    tone_curve_distance,
 )
 from n2ldiff.metrics.weights import (
     default_weights_dir,
@@ -29,7 +33,9 @@ __all__ = [
     "DistributionScores",
     "NoiseLevelFunction",
     "StatisticAssessment",
+    "ToneCurve",
     "assess_statistic",
+    "checkerboard_regions",
     "colour_statistics",
     "default_weights_dir",
     "diversity",
@@ -44,5 +50,7 @@ __all__ = [
     "psnr",
     "split_subsets",
     "ssim",
+    "tone_curve",
+    "tone_curve_distance",
     "weights_available",
 ]

@@ -42,6 +42,12 @@ def _check_images(x: Tensor, name: str) -> None:
         raise N2LDiffError(f"{name}: expected N×3×H×W images, got shape {tuple(x.shape)}")
 
 
+def _check_pair(low: Tensor, normal: Tensor) -> None:
+    _check_images(low, "low")
+    if low.shape != normal.shape:
+        raise N2LDiffError(f"low and normal shapes differ: {tuple(low.shape)} vs {tuple(normal.shape)}")
+
+
 def _box_mean(x: Tensor, k: int) -> Tensor:
     """Mean over a k×k window, 'valid' (output shrinks by k-1)."""
     return F.avg_pool2d(x, kernel_size=k, stride=1)
@@ -190,9 +196,7 @@ def noise_level_function(
     half; flatness is still ranked over the whole image, so both halves use the same threshold.
     Measures the high-frequency part of the noise (spatially correlated noise reads lower).
     """
-    _check_images(low, "low")
-    if low.shape != normal.shape:
-        raise N2LDiffError(f"low and normal shapes differ: {tuple(low.shape)} vs {tuple(normal.shape)}")
+    _check_pair(low, normal)
     if window < 3 or window % 2 == 0:
         raise N2LDiffError(f"window must be odd and >= 3, got {window}")
     e = torch.as_tensor(edges, dtype=torch.float64, device=low.device)
@@ -267,9 +271,7 @@ def tone_curve(
     Pixel-wise and content-matched: both images show the same scene, so the curve describes the
     darkening (exposure, tone, colour), not what is in the picture. ``region`` restricts the pixels.
     """
-    _check_images(low, "low")
-    if low.shape != normal.shape:
-        raise N2LDiffError(f"low and normal shapes differ: {tuple(low.shape)} vs {tuple(normal.shape)}")
+    _check_pair(low, normal)
     e = torch.as_tensor(edges, dtype=torch.float64, device=low.device)
     r = _region_mask(region, low.shape)
     mask = torch.ones_like(low[:, :1], dtype=torch.bool) if r is None else r.to(low.device)
@@ -303,9 +305,7 @@ def colour_statistics(
     * ``chromaticity_shift`` (N,3): mean rgb chromaticity (c / (R+G+B)) of low minus that of normal.
     * ``brightness_ratio`` (N,): mean(low) / mean(normal) over all channels.
     """
-    _check_images(low, "low")
-    if low.shape != normal.shape:
-        raise N2LDiffError(f"low and normal shapes differ: {tuple(low.shape)} vs {tuple(normal.shape)}")
+    _check_pair(low, normal)
     r = _region_mask(region, low.shape)
     if r is None:
         ml, mn = low.double().mean(dim=(2, 3)), normal.double().mean(dim=(2, 3))
