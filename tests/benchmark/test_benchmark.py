@@ -291,3 +291,29 @@ def test_assess_distance_needs_controls_worse_than_real():
     assert label == "uninformative" and "dark-clean" in reason
     blurry = dict(good, normal=[0.1, 0.3, 0.05])
     assert assess_distance(blurry)[0] == "uninformative"
+
+
+def test_unusable_pairs_are_reported_and_skipped(dataset, tmp_path):
+    """A corrupt file or a too-small image skips its pair (recorded), the rest is still benchmarked."""
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(dataset, data)
+    (data / "normal" / "b.png").write_bytes(b"not an image")
+    rng = np.random.default_rng(3)
+    _write(data / "normal" / "c.png", _scene(rng, 20, 20))
+    _write(data / "low" / "c.png", _scene(rng, 20, 20) * 0.3)
+    logged: list[str] = []
+    result = run_benchmark(_config(data, tmp_path / "o", methods=["lv-random"], figures=False), log=logged.append)
+    assert result.scenes == ["a", "d"]
+    skipped = result.run["skipped_pairs"]
+    assert set(skipped) == {"b", "c"}
+    assert "b.png" in skipped["b"] and "32" in skipped["c"]
+    assert any(m.startswith("skipped b:") for m in logged)
+    paths = write_report(result)
+    assert "Skipped 2 unusable pair(s)" in paths["markdown"].read_text()
+    assert json.loads(paths["json"].read_text())["run"]["skipped_pairs"] == skipped
+
+    (data / "normal" / "d.png").write_bytes(b"")
+    with pytest.raises(N2LDiffError, match="at least 2 readable pairs"):
+        run_benchmark(_config(data, tmp_path / "o2", methods=["lv-random"], figures=False))

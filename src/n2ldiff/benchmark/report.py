@@ -153,6 +153,15 @@ def markdown_tables(result: BenchmarkResult) -> str:
         + (f" after resizing to at most {cfg.max_side} px" if cfg.max_side else "")
         + f"; device {result.run.get('device')}.",
         "",
+    ]
+    skipped = result.run.get("skipped_pairs") or {}
+    if skipped:
+        lines += [
+            f"Skipped {len(skipped)} unusable pair(s): "
+            + "; ".join(f"`{name}` ({reason})" for name, reason in sorted(skipped.items())),
+            "",
+        ]
+    lines += [
         "**Paired metrics** (synthetic low from the normal image vs the real low image; mean ± std over "
         "images" + (", seed sd = std of the per-seed means" if n_seeds > 1 else "") + ")",
         "",

@@ -411,6 +411,35 @@ def _pool(items: Sequence[Any]) -> Any:
     return pooled
 
 
+#: Smallest image side (after cropping) the metrics accept: SSIM's 11-px window, the 7-px flatness window.
+MIN_SIDE = 32
+
+
+def _read_scenes(
+    pairs: Sequence[ImagePair], config: BenchmarkConfig, say: Callable[[str], None]
+) -> tuple[list[_Scene], dict[str, str]]:
+    """Read and crop every pair; a pair that cannot be used is reported and skipped, never fatal."""
+    scenes: list[_Scene] = []
+    skipped: dict[str, str] = {}
+    for p in pairs:
+        try:
+            n_img, l_img = read_image(p.normal_path), read_image(p.low_path)
+            if n_img.rgb.shape != l_img.rgb.shape:
+                say(
+                    f"warning: {p.name}: normal {tuple(n_img.rgb.shape[-2:])} and low {tuple(l_img.rgb.shape[-2:])} "
+                    "differ in size; both cropped to the common top-left region"
+                )
+            normal, low = prepare_pair(n_img.rgb, l_img.rgb, config.size_multiple, config.max_side)
+            if min(normal.shape[-2:]) < MIN_SIDE:
+                raise N2LDiffError(f"{tuple(normal.shape[-2:])} after cropping is below {MIN_SIDE} px")
+        except N2LDiffError as err:
+            skipped[p.name] = str(err)
+            say(f"skipped {p.name}: {err}")
+            continue
+        scenes.append(_Scene(p.name, normal, low, n_img.sha256))
+    return scenes, skipped
+
+
 def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = None) -> BenchmarkResult:
     """Run every method and seed on the pairs of ``config.data``; see the module docstring."""
     from n2ldiff.baselines.registry import expand_methods
@@ -432,18 +461,18 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
     pairs: list[ImagePair] = find_pairs(config.data, config.layout, split=config.split)
     if config.max_images is not None:
         pairs = pairs[: config.max_images]
-    if len(pairs) < config.n_subsets:
-        if len(pairs) < 2:
-            raise N2LDiffError(f"{config.data}: the benchmark needs at least 2 pairs, found {len(pairs)}")
-        say(f"only {len(pairs)} pairs: using {len(pairs)} subsets instead of {config.n_subsets}")
-    n_subsets = min(config.n_subsets, len(pairs))
-
-    scenes: list[_Scene] = []
-    for p in pairs:
-        n_img, l_img = read_image(p.normal_path), read_image(p.low_path)
-        normal, low = prepare_pair(n_img.rgb, l_img.rgb, config.size_multiple, config.max_side)
-        scenes.append(_Scene(p.name, normal, low, n_img.sha256))
-    say(f"{len(scenes)} pairs from {config.data} ({config.layout}, split {config.split})")
+    if len(pairs) < 2:
+        raise N2LDiffError(f"{config.data}: the benchmark needs at least 2 pairs, found {len(pairs)}")
+    scenes, skipped = _read_scenes(pairs, config, say)
+    if len(scenes) < 2:
+        raise N2LDiffError(f"{config.data}: the benchmark needs at least 2 readable pairs, found {len(scenes)}")
+    n_subsets = min(config.n_subsets, len(scenes))
+    if n_subsets < config.n_subsets:
+        say(f"only {len(scenes)} usable pairs: using {n_subsets} subsets instead of {config.n_subsets}")
+    say(
+        f"{len(scenes)} pairs from {config.data} ({config.layout}, split {config.split})"
+        + (f"; {len(skipped)} skipped" if skipped else "")
+    )
 
     lpips = LPIPS(config.lpips_net, config.weights_dir).to(device)
     inception = None
@@ -598,6 +627,7 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             "methods": run_methods,
             "n_scenes": len(scenes),
             "n_subsets": n_subsets,
+            "skipped_pairs": skipped,
             "region_tile": config.region_tile,
             "device": str(device),
             "real_low_images": None if real_low_feats is None else int(real_low_feats.shape[0]),
