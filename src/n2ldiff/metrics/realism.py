@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -117,8 +118,28 @@ def _log_ratio_distance(a: Tensor, b: Tensor, ok: Tensor, eps: float) -> float:
 # Noise-level function
 
 
+class _BinnedSums:
+    """Mixin for dataclasses of per-bin sums with an ``edges`` field: pooling two is adding the sums."""
+
+    edges: Tensor
+
+    def merge(self: _Sums, other: _Sums) -> _Sums:
+        """Pool the pixels of two measurements (same edges)."""
+        if type(other) is not type(self) or not torch.equal(self.edges.cpu(), other.edges.cpu()):
+            raise N2LDiffError(f"cannot merge {type(self).__name__} with {type(other).__name__} of other bin edges")
+        sums = {
+            f.name: getattr(self, f.name) + getattr(other, f.name).to(self.edges.device)
+            for f in fields(self)  # type: ignore[arg-type]
+            if f.name != "edges"
+        }
+        return type(self)(edges=self.edges, **sums)
+
+
+_Sums = TypeVar("_Sums", bound=_BinnedSums)
+
+
 @dataclass
-class NoiseLevelFunction:
+class NoiseLevelFunction(_BinnedSums):
     """Noise std against intensity, per RGB channel, as mergeable sums over flat pixels.
 
     ``sum_sq``/``sum_x``/``count`` have shape (3, B) for B bins given by ``edges`` (B+1 values) of the
@@ -139,17 +160,6 @@ class NoiseLevelFunction:
     def intensity(self) -> Tensor:
         """(3, B) mean low-image intensity of the pixels in each bin (NaN where empty)."""
         return self.sum_x / self.count
-
-    def merge(self, other: NoiseLevelFunction) -> NoiseLevelFunction:
-        """Pool the pixels of two measurements (same edges)."""
-        if not torch.equal(self.edges.cpu(), other.edges.cpu()):
-            raise N2LDiffError("cannot merge noise-level functions with different bin edges")
-        return NoiseLevelFunction(
-            self.edges,
-            self.sum_sq + other.sum_sq.to(self.sum_sq.device),
-            self.sum_x + other.sum_x.to(self.sum_x.device),
-            self.count + other.count.to(self.count.device),
-        )
 
     def overall_std(self) -> Tensor:
         """(3,) noise std over all flat pixels, per channel."""
@@ -231,7 +241,7 @@ DEFAULT_TONE_EDGES: tuple[float, ...] = tuple(i / 16 for i in range(17))
 
 
 @dataclass
-class ToneCurve:
+class ToneCurve(_BinnedSums):
     """Mean low-image value per bin of the normal image's intensity, per RGB channel (mergeable sums).
 
     This is how the scene was darkened: a global exposure change is a straight line through 0, a
@@ -247,16 +257,6 @@ class ToneCurve:
     def curve(self) -> Tensor:
         """(3, B) mean low value per channel and normal-intensity bin; NaN where a bin is empty."""
         return self.sum_low / self.count
-
-    def merge(self, other: ToneCurve) -> ToneCurve:
-        """Pool the pixels of two measurements (same edges)."""
-        if not torch.equal(self.edges.cpu(), other.edges.cpu()):
-            raise N2LDiffError("cannot merge tone curves with different bin edges")
-        return ToneCurve(
-            self.edges,
-            self.sum_low + other.sum_low.to(self.sum_low.device),
-            self.count + other.count.to(self.count.device),
-        )
 
 
 def tone_curve(
