@@ -43,6 +43,7 @@ methods. ``diversity`` (mean pairwise LPIPS over seeds) has no real reference an
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -405,10 +406,7 @@ def _measure_scene(
 
 def _pool(items: Sequence[Any]) -> Any:
     """Merge mergeable per-scene measurements (``NoiseLevelFunction`` or ``ToneCurve``)."""
-    pooled = items[0]
-    for m in items[1:]:
-        pooled = pooled.merge(m)
-    return pooled
+    return functools.reduce(lambda a, b: a.merge(b), items)
 
 
 #: Smallest image side (after cropping) the metrics accept: SSIM's 11-px window, the 7-px flatness window.
