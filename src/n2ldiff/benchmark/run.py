@@ -93,8 +93,6 @@ __all__ = [
 
 DEFAULT_METHODS = ("n2ldiff", "lv-grid", "lv-random", "unprocess", "dark-isp")
 CONTROLS = (REAL_VS_REAL, NORMAL, DARK_CLEAN)
-#: Statistics that are distances to real low light (lower is more realistic) and are assessed.
-DISTANCE_STATISTICS = ("nlf_distance", "tone_curve_distance", "brightness_error", "colour_cast_error", "kid", "fid")
 CACHE_SETTINGS = "settings.json"
 
 
@@ -381,7 +379,6 @@ def _measure_scene(
 ) -> None:
     """Append the measurements of one scene's outputs (one per seed), on ``region``, to ``into``."""
     normal = scene.normal[None].to(device)
-    region = region.to(device)
     nlf: NoiseLevelFunction | None = None
     tone: ToneCurve | None = None
     bright, chroma = [], []
@@ -508,7 +505,7 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             group.lpips.append(l_)
 
     # Half A of every image is measured for every row; the real low image's half B is the reference.
-    regions = [checkerboard_regions(*s.normal.shape[-2:], tile=config.region_tile) for s in scenes]
+    regions = [checkerboard_regions(*s.normal.shape[-2:], tile=config.region_tile, device=device) for s in scenes]
 
     def measure(outs_per_scene: list[list[Tensor]], half: int = 0, with_features: bool = True) -> _Measure:
         m = _Measure()
@@ -655,6 +652,11 @@ _DESCRIPTIONS = {
 }
 
 
+def _finite_mean(values: Sequence[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
 def assess_distance(controls: dict[str, list[float]], min_z: float = 2.0) -> tuple[str, str, dict[str, float]]:
     """``assess_statistic`` for a distance to real low light (lower = more realistic), plus direction.
 
@@ -666,12 +668,8 @@ def assess_distance(controls: dict[str, list[float]], min_z: float = 2.0) -> tup
     if not a.informative:
         return a.label, a.reason, a.z
 
-    def mean(values: list[float]) -> float:
-        finite = [v for v in values if math.isfinite(v)]
-        return sum(finite) / len(finite)
-
-    ref = mean(controls[REAL_VS_REAL])
-    closer = [k for k in controls if k != REAL_VS_REAL and mean(controls[k]) < ref]
+    ref = _finite_mean(controls[REAL_VS_REAL])
+    closer = [k for k in controls if k != REAL_VS_REAL and _finite_mean(controls[k]) < ref]
     if closer:
         return (
             "uninformative",
@@ -679,11 +677,6 @@ def assess_distance(controls: dict[str, list[float]], min_z: float = 2.0) -> tup
             a.z,
         )
     return a.label, a.reason, a.z
-
-
-def _finite_mean(values: Sequence[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else math.nan
 
 
 def _statistics(
