@@ -105,7 +105,7 @@ def test_split_and_rows(ran):
     methods = [g.name for g in result.groups if g.kind == "method"]
     assert len([m for m in methods if m.startswith("lv-grid-")]) == 8
     assert "lv-random-noise" in methods
-    assert [g.name for g in result.groups if g.kind == "control"] == ["normal", "dark-clean"]
+    assert [g.name for g in result.groups if g.kind == "control"] == ["real low", "normal", "dark-clean"]
     for stat in result.statistics:
         if stat.name != "diversity":
             assert {"real-vs-real", "normal", "dark-clean"} <= set(stat.values)

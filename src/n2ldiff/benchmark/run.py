@@ -59,6 +59,8 @@ from torch import Tensor
 from n2ldiff.data.io import read_image, write_image
 from n2ldiff.data.layouts import LAYOUTS, ImagePair, find_pairs
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.exposure import Exposure, exposure_ratio
+from n2ldiff.metrics.artifacts import blotch_ratio, checkerboard_ratio, seed_noise_ratio
 from n2ldiff.metrics.fidelity import LPIPS, pad_or_crop_to_multiple, psnr, ssim
 from n2ldiff.metrics.realism import (
     DARK_CLEAN,
@@ -106,6 +108,9 @@ class BenchmarkConfig:
     methods: Sequence[str] = DEFAULT_METHODS
     seeds: Sequence[int] = (3407,)
     split: str | None = "test"
+    # n2ldiff rows: one per exposure setting ("auto" -> row "n2ldiff", "oracle" -> "n2ldiff@oracle": each
+    # pair's own real R, "4" -> "n2ldiff@4"). dark-clean always uses the real R.
+    exposures: Sequence[str] = ("auto",)
     model: Path | None = None
     sampler: str | None = None
     steps: int | None = None
@@ -134,6 +139,9 @@ class BenchmarkConfig:
                 setattr(self, name, Path(value))
         self.methods = list(self.methods)
         self.seeds = [int(s) for s in self.seeds]
+        self.exposures = [str(Exposure.parse(e)) for e in self.exposures]
+        if not self.exposures or len(set(self.exposures)) != len(self.exposures):
+            raise N2LDiffError(f"exposures must be distinct and at least one, got {self.exposures}")
         if self.layout not in LAYOUTS:
             raise N2LDiffError(f"unknown dataset layout {self.layout!r} (use one of {', '.join(LAYOUTS)})")
         if not self.methods:
@@ -169,9 +177,19 @@ class GroupResult:
     ssim: list[list[float]] = field(default_factory=list)
     lpips: list[list[float]] = field(default_factory=list)
     diversity: list[float] = field(default_factory=list)  # per image (>= 2 seeds)
+    # Artifact measures per image (metrics/artifacts.py): first seed's output; seed ones need >= 2 seeds.
+    checkerboard: list[float] = field(default_factory=list)
+    seed_noise_ratio: list[float] = field(default_factory=list)
+    blotch: list[float] = field(default_factory=list)
+    exposure_ratio: list[float] = field(default_factory=list)  # measured R of the first seed's output
     seconds_per_image: float = math.nan
     settings: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str | None = None
+
+    def median(self, measure: str) -> float:
+        """Median over images of a per-image measure (nan when it was not measured)."""
+        values = [v for v in getattr(self, measure) if math.isfinite(v)]
+        return float(torch.tensor(values, dtype=torch.float64).median()) if values else math.nan
 
     def summary(self, metric: str) -> dict[str, float]:
         """mean over images and seeds, std over images (of seed means), std over seeds (of image means)."""
@@ -513,9 +531,22 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             _measure_scene(outs, scene, region[half], inception if with_features else None, device, m)
         return m
 
+    def artifacts(group: GroupResult, outs_by_seed: list[list[Tensor]]) -> None:
+        for i, scene in enumerate(scenes):
+            first = outs_by_seed[0][i]
+            group.checkerboard.append(checkerboard_ratio(first))
+            group.exposure_ratio.append(float(exposure_ratio(scene.normal, first)))
+            if len(outs_by_seed) >= 2:
+                stack = torch.stack([outs[i] for outs in outs_by_seed])
+                group.seed_noise_ratio.append(seed_noise_ratio(stack, scene.low, scene.normal))
+                group.blotch.append(blotch_ratio(outs_by_seed[0][i], outs_by_seed[1][i]))
+
     # --- controls (deterministic, seed-independent)
     real_rows = [[s.low] for s in scenes]
     measures[REAL_VS_REAL] = measure(real_rows)
+    real_group = GroupResult("real low", "control", settings={"control": "real low"})
+    artifacts(real_group, [[r[0] for r in real_rows]])
+    groups.append(real_group)
     reference = measure(real_rows, half=1, with_features=False)
     normal_rows = [[s.normal] for s in scenes]
     dark_rows = []
@@ -525,20 +556,40 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
     for name, rows in ((NORMAL, normal_rows), (DARK_CLEAN, dark_rows)):
         g = GroupResult(name, "control", settings={"control": name})
         paired(g, [[r[0] for r in rows]])
+        artifacts(g, [[r[0] for r in rows]])
         groups.append(g)
         measures[name] = measure(rows)
         examples[name] = [rows[i][0] for i in example_idx]
 
     # --- methods
     run_methods: dict[str, Any] = {}
+    oracle = [float(exposure_ratio(s.normal, s.low)) for s in scenes]
+    rows_to_run: list[tuple[str, str, str]] = []  # (row name, method, exposure)
     for name in names:
-        if name == "n2ldiff":
-            method = load_method("n2ldiff", config.model, config.device, config.sampler, config.steps)
+        if name != "n2ldiff":
+            rows_to_run.append((name, name, "auto"))
+            continue
+        for exposure in config.exposures:
+            rows_to_run.append(("n2ldiff" if exposure == "auto" else f"n2ldiff@{exposure}", name, exposure))
+    for name, method_name, exposure in rows_to_run:
+        use_oracle = exposure == "oracle"
+        if method_name == "n2ldiff":
+            method = load_method(
+                "n2ldiff",
+                config.model,
+                config.device,
+                config.sampler,
+                config.steps,
+                exposure=exposure if not use_oracle else None,
+            )
         else:
             method = load_method(name)
+        method_settings = dict(method.settings)
+        if use_oracle:
+            method_settings["exposure"] = "oracle"
         settings = {
             "method": name,
-            "settings": method.settings,
+            "settings": method_settings,
             "weights_sha256": method.weights_sha256,
             "size_multiple": config.size_multiple,
             "max_side": config.max_side,
@@ -549,7 +600,7 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
         times: list[float] = []
         n_new = 0
         try:
-            for scene in scenes:
+            for scene_index, scene in enumerate(scenes):
                 for si, seed in enumerate(config.seeds):
                     hit = cache.lookup(scene.name, seed, scene.normal_sha256)
                     if hit is not None and hit[0].shape == scene.normal.shape:
@@ -559,7 +610,11 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
                             torch.cuda.synchronize()
                         t0 = time.perf_counter()
                         with torch.no_grad():
-                            out = method(scene.normal[None].to(device), [seed])[0]
+                            normal = scene.normal[None].to(device)
+                            if use_oracle:
+                                out = method(normal, [seed], exposures=[oracle[scene_index]])[0]
+                            else:
+                                out = method(normal, [seed])[0]
                         if device.type == "cuda":
                             torch.cuda.synchronize()
                         seconds = time.perf_counter() - t0
@@ -575,10 +630,11 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             name,
             "method",
             seconds_per_image=sum(finite) / len(finite) if finite else math.nan,
-            settings=method.settings,
+            settings=method_settings,
             weights_sha256=method.weights_sha256,
         )
         paired(g, outs_by_seed)
+        artifacts(g, outs_by_seed)
         per_scene = [[outs_by_seed[si][i] for si in range(len(config.seeds))] for i in range(len(scenes))]
         if len(config.seeds) >= 2:
             for outs in per_scene:
@@ -590,7 +646,9 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
         groups.append(g)
         say(
             f"{name}: PSNR {g.summary('psnr')['mean']:.2f}  SSIM {g.summary('ssim')['mean']:.3f}  "
-            f"LPIPS {g.summary('lpips')['mean']:.3f}  {g.seconds_per_image:.3f} s/image "
+            f"LPIPS {g.summary('lpips')['mean']:.3f}  checkerboard {g.median('checkerboard'):.2f}  "
+            f"seed/real noise {g.median('seed_noise_ratio'):.2f}  blotch {g.median('blotch'):.3f}  "
+            f"{g.seconds_per_image:.3f} s/image "
             f"({n_new} new, {len(times) - n_new} cached)"
         )
 
@@ -620,6 +678,7 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             "config": config.as_dict(),
             "seeds": list(config.seeds),
             "methods": run_methods,
+            "oracle_exposures": dict(zip([sc.name for sc in scenes], [round(r, 4) for r in oracle], strict=True)),
             "n_scenes": len(scenes),
             "n_subsets": n_subsets,
             "skipped_pairs": skipped,

@@ -9,6 +9,10 @@ import typer
 from n2ldiff.cli.app import app, console, user_errors
 
 SEEDS_HELP = "One output per input per seed (name_s<seed>.png)."
+EXPOSURE_HELP = (
+    "How much darker, R = mean(normal) / mean(low): a number (4 = two stops), a range 2:16 (drawn "
+    "log-uniformly per image and seed) or auto (the model's training distribution). Recorded per output."
+)
 
 
 def _run(method, inputs: list[str], out: Path, seeds: list[int], **options) -> None:
@@ -36,6 +40,7 @@ def generate(
     steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
     eta: float | None = typer.Option(None, help="DDIM stochasticity (0 = deterministic)."),
     start: str | None = typer.Option(None, help="center+noise (default) or center (the original's)."),
+    exposure: str = typer.Option("auto", help=EXPOSURE_HELP),
     batch_size: int = typer.Option(1, help="Images of equal size sampled together."),
     tile_size: int = typer.Option(768, help="Larger images run in overlapping tiles of this size (bounds memory)."),
     device: str = typer.Option("auto", help="cpu | cuda | auto."),
@@ -48,7 +53,9 @@ def generate(
     """Turn normal-light photos into realistic low-light ones with N2LDiff."""
     from n2ldiff.inference.methods import load_method
 
-    method = load_method("n2ldiff", model, device, sampler, steps, tile_size=tile_size, eta=eta, start=start)
+    method = load_method(
+        "n2ldiff", model, device, sampler, steps, tile_size=tile_size, eta=eta, start=start, exposure=exposure
+    )
     _run(
         method,
         inputs,
@@ -70,6 +77,7 @@ def simulate(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     method: str = typer.Option("lv-random-noise", help="A physics baseline (see --list)."),
     seeds: list[int] = typer.Option([3407], "--seeds", "-s", help=SEEDS_HELP),
+    exposure: str = typer.Option("auto", help="For dark-clean (the only baseline that takes R): " + EXPOSURE_HELP),
     image_format: str = typer.Option("png", "--format", help="png | jpg."),
     jpeg_quality: int = typer.Option(95, help="JPEG quality when --format jpg."),
     resume: bool = typer.Option(False, "--resume", help="Skip outputs already complete."),
@@ -80,7 +88,7 @@ def simulate(
     from n2ldiff.inference.methods import load_method
 
     _run(
-        load_method(method),
+        load_method(method, exposure=exposure),
         inputs,
         out,
         seeds,

@@ -141,11 +141,11 @@ class _Baseline:
         return torch.cat(rows).clamp(0, 1)
 
 
-def _method(name: str, pipeline: Any, sampler: str | None, steps: int | None) -> Any:
+def _method(name: str, pipeline: Any, sampler: str | None, steps: int | None, exposure: Any = None) -> Any:
     if name == N2LDIFF:
         if pipeline is None:
             raise N2LDiffError("no n2ldiff model is loaded")
-        return pipeline.method(sampler=sampler, steps=steps)  # validates sampler/steps
+        return pipeline.method(exposure=exposure, sampler=sampler, steps=steps)  # validates the options
     registry = _registry()
     if registry is None:
         raise N2LDiffError(f"unknown method {name!r} (the physics baselines are not installed)")
@@ -185,9 +185,11 @@ def compare(
     sampler: str | None = None,
     steps: int | None = None,
     progress: Progress | None = None,
+    exposure: Any = None,
 ) -> list[Result]:
     """Run each method on each input with each seed; results ordered input, method, seed.
 
+    ``exposure`` (n2ldiff): R as a number, a range "2:16" or None / "auto".
     ``inputs`` are (unique stem, image). Options are validated before any work starts; ``progress``
     is called as ``progress(done, total, description)`` before each output and once at the end.
     """
@@ -197,7 +199,7 @@ def compare(
         raise N2LDiffError("choose at least one method")
     if not seeds:
         raise N2LDiffError("enter at least one seed")
-    runners = {name: _method(name, pipeline, sampler, steps) for name in dict.fromkeys(methods)}
+    runners = {name: _method(name, pipeline, sampler, steps, exposure) for name in dict.fromkeys(methods)}
     total = len(inputs) * len(runners) * len(seeds)
     results: list[Result] = []
     for name, image in inputs:

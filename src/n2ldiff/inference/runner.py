@@ -311,7 +311,9 @@ def run_jobs(
                 bar.advance(task, len(items))
                 return
             per_image = (time.perf_counter() - t0) / len(items)
-            for (job, img), row in zip(items, result, strict=True):
+            # The exposure ratio each row was made at (methods that take one), for the manifest.
+            exposures = method.exposures(images, batch_seeds) if hasattr(method, "exposures") else None
+            for i, ((job, img), row) in enumerate(zip(items, result, strict=True)):
                 t1 = time.perf_counter()
                 try:
                     write_image(job.output, row, img.alpha if fmt == "png" else None, fmt, jpeg_quality)
@@ -328,6 +330,7 @@ def run_jobs(
                         "method": getattr(method, "name", None),
                         "settings": dict(getattr(method, "settings", {}) or {}),
                         "weights_sha256": getattr(method, "weights_sha256", None),
+                        "exposure": None if exposures is None else round(exposures[i], 4),
                         "version": n2ldiff.__version__,
                         "seconds": round(per_image + time.perf_counter() - t1, 6),
                         "size": [img.size[0], img.size[1]],
