@@ -76,6 +76,9 @@ class DiffusionConfig:
     # How the sampled timesteps are spread between the start and 0: "linear" in t (the original) or
     # "geometric" in the noise std sqrt(1 - alpha-bar), dense near the clean end where sensor noise lives.
     timestep_spacing: Literal["linear", "geometric"] = "linear"
+    # Models with a noise-level head: a factor on the predicted noise std when sampling, calibrated after
+    # training on the *train* split (benchmarks/calibrate_noise.py) so seeds vary like real noise.
+    noise_scale: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
