@@ -24,7 +24,7 @@ def test_default_model_generates_darker_varied_images():
     assert (settings.sampler, settings.steps, settings.start) == ("ddim", 6, "center+noise")
     photo = Image.open(REPO_ROOT / "examples" / "coffee.jpg").convert("RGB").resize((96, 64))
     low = pipe(photo, seeds=[3407, 123456])
-    normal = torch.from_numpy(np.asarray(photo)).permute(2, 0, 1).float() / 255
+    normal = torch.from_numpy(np.array(photo)).permute(2, 0, 1).float() / 255
     assert low.shape == (2, 3, 64, 96)
     assert float(low.mean()) < 0.8 * float(normal.mean())  # it makes low light
     assert float((low[0] - low[1]).abs().mean()) > 1e-3  # and a different one per seed
