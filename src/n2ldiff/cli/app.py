@@ -13,17 +13,107 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from n2ldiff.errors import N2LDiffError
 
-app = typer.Typer(
+# Help texts shared by several commands, so that the same option reads the same everywhere.
+DEVICE_HELP = "auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N."
+
+# Typer labels values with Python types (``<int>``, ``<list[int]>``, ``<bool>`` on flags) and writes
+# arguments as ``{inputs}...`` in usage lines. The parameter classes below give the usual CLI spelling
+# instead: ``INPUTS...``, ``--steps INTEGER``, ``--layout [voc|coco]``, flags without a label.
+_TYPE_LABELS = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "path": "PATH", "file": "FILE", "dir": "DIR"}
+
+
+class _Argument(TyperArgument):
+    @property
+    def display_name_raw(self) -> str:
+        return self.metavar or (self.name or "").upper()
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None  # the name says it (INPUTS, VOC_ROOT); the help text says what it is
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw if self.required else f"[{self.display_name_raw}]"
+        return name + ("..." if self.nargs != 1 and not self.metavar else "")
+
+
+class _Option(TyperOption):
+    def display_type_rich(self, ctx: Any) -> str | None:
+        if self.metavar is not None:
+            return self.metavar
+        if self.is_flag:
+            return None
+        label = self.display_type(ctx).strip("<>")
+        if label.startswith("list[") and label.endswith("]"):
+            label = label[5:-1]
+        return f"[{label}]" if "|" in label else _TYPE_LABELS.get(label, label.upper())
+
+
+def _usual_help(params: list[Any]) -> None:
+    # Typer builds its own parameter objects; giving them the subclasses above changes only their help.
+    for param in params:
+        if type(param) is TyperArgument:
+            param.__class__ = _Argument
+        elif type(param) is TyperOption:
+            param.__class__ = _Option
+
+
+class _UsualHelp:
+    params: list[Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _usual_help(self.params)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        _usual_help([option])
+        return option
+
+
+class Command(_UsualHelp, TyperCommand):
+    """A Typer command whose help reads like a usual CLI (see ``_Argument`` and ``_Option``)."""
+
+
+class Group(_UsualHelp, TyperGroup):
+    """The ``n2ldiff`` group, with the same help style as its commands."""
+
+
+class _App(typer.Typer):
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", Command)
+        return super().command(*args, **kwargs)
+
+
+app = _App(
     name="n2ldiff",
+    cls=Group,
     help="Realistic low-light synthesis (N2LDiff): generate, simulate, benchmark, train, build datasets.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 console = Console(stderr=True, soft_wrap=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from n2ldiff import __version__
+
+        typer.echo(f"n2ldiff {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Realistic low-light synthesis (N2LDiff): generate, simulate, benchmark, train, build datasets."""
+
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import app, console, user_errors
+from n2ldiff.cli.app import DEVICE_HELP, app, console, user_errors
 
 
 @app.command()
@@ -21,7 +21,9 @@ def benchmark(
         help="Comma-separated: n2ldiff, lv-grid (8 rows), lv-grid-a..-b..-g.., lv-random, "
         "lv-random-noise, unprocess, dark-isp.",
     ),
-    seeds: list[int] = typer.Option([3407], "--seeds", "-s", help="Seeds (>= 2 for diversity)."),
+    seeds: list[int] = typer.Option(
+        [3407], "--seeds", "-s", metavar="SEED...", help="Seeds, several after one flag (>= 2 for diversity)."
+    ),
     exposure: list[str] = typer.Option(
         ["auto"],
         "--exposure",
@@ -43,8 +45,8 @@ def benchmark(
     ),
     cache_dir: Path | None = typer.Option(None, help="Where outputs are cached (default OUT/images)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse cached outputs."),
-    figures: bool = typer.Option(True, "--figures/--no-figures"),
-    device: str = typer.Option("auto", help="cpu | cuda | auto."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Write figures/*.png."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
 ) -> None:
     """Compare synthetic low-light images (n2ldiff and physics baselines) with real ones."""
     from n2ldiff.benchmark import BenchmarkConfig, run_benchmark, write_report

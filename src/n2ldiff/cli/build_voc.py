@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import app, console, user_errors
+from n2ldiff.cli.app import DEVICE_HELP, app, console, user_errors
 from n2ldiff.errors import N2LDiffError
 
 
@@ -41,6 +41,7 @@ def build_voc(
     seeds: list[str] | None = typer.Option(
         None,
         "--seeds",
+        metavar="SEEDS",
         help="Seed(s), repeated or comma-separated (default 0). The first seed writes "
         "JPEGImages/, each further seed S a parallel JPEGImages_sS/.",
     ),
@@ -61,7 +62,7 @@ def build_voc(
         "cluster of `ray start`) or an address (host:6379, ray://host:10001).",
     ),
     shard_size: int = typer.Option(64, "--shard-size", help="Images per shard (unit of work and of resume)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (per worker)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Make a low-light copy of a VOC dataset: images regenerated, annotations and lists copied as is.

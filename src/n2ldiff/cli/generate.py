@@ -6,9 +6,24 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import app, console, user_errors
+from n2ldiff.cli.app import DEVICE_HELP, app, console, user_errors
 
-SEEDS_HELP = "One output per input per seed (name_s<seed>.png)."
+SEEDS_HELP = "One output per input per seed, named <name>_s<seed>.png; several after one flag: --seeds 1 2 3."
+PROGRESS_HELP = "Show a progress bar (images/s over the images finished, ETA)."
+TILE_HELP = (
+    "Larger images run as overlapping tiles of this size, which bounds memory: a multiple of the model's stride "
+    "(8 for the shipped model) and larger than the 64-px overlap."
+)
+
+
+def _print_methods(value: bool) -> None:
+    if value:
+        from n2ldiff.baselines import list_methods
+
+        typer.echo("\n".join(list_methods()))
+        raise typer.Exit()
+
+
 EXPOSURE_HELP = (
     "How much darker, R = mean(normal) / mean(low): a number (4 = two stops), a range 2:16 (drawn "
     "log-uniformly per image and seed) or auto (the model's training distribution). Recorded per output."
@@ -35,20 +50,20 @@ def generate(
     inputs: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     model: Path | None = typer.Option(None, help="Model directory (default: the shipped default model)."),
-    seeds: list[int] = typer.Option([3407], "--seeds", "-s", help=SEEDS_HELP),
+    seeds: list[int] = typer.Option([3407], "--seeds", "-s", metavar="SEED...", help=SEEDS_HELP),
     sampler: str | None = typer.Option(None, help="ddpm | ddim | dpm-solver++ (default: the model's)."),
     steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
     eta: float | None = typer.Option(None, help="DDIM stochasticity (0 = deterministic)."),
     start: str | None = typer.Option(None, help="center+noise (default) or center (the original's)."),
     exposure: str = typer.Option("auto", help=EXPOSURE_HELP),
     batch_size: int = typer.Option(1, help="Images of equal size sampled together."),
-    tile_size: int = typer.Option(768, help="Larger images run in overlapping tiles of this size (bounds memory)."),
-    device: str = typer.Option("auto", help="cpu | cuda | auto."),
+    tile_size: int = typer.Option(768, help=TILE_HELP),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     image_format: str = typer.Option("png", "--format", help="png | jpg."),
     jpeg_quality: int = typer.Option(95, help="JPEG quality when --format jpg."),
     resume: bool = typer.Option(False, "--resume", help="Skip outputs already complete."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
 ) -> None:
     """Turn normal-light photos into realistic low-light ones with N2LDiff."""
     from n2ldiff.inference.methods import load_method
@@ -75,14 +90,17 @@ def generate(
 def simulate(
     inputs: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    method: str = typer.Option("lv-random-noise", help="A physics baseline (see --list)."),
-    seeds: list[int] = typer.Option([3407], "--seeds", "-s", help=SEEDS_HELP),
+    method: str = typer.Option("lv-random-noise", help="A physics baseline (--list prints them all)."),
+    seeds: list[int] = typer.Option([3407], "--seeds", "-s", metavar="SEED...", help=SEEDS_HELP),
     exposure: str = typer.Option("auto", help="For dark-clean (the only baseline that takes R): " + EXPOSURE_HELP),
     image_format: str = typer.Option("png", "--format", help="png | jpg."),
     jpeg_quality: int = typer.Option(95, help="JPEG quality when --format jpg."),
     resume: bool = typer.Option(False, "--resume", help="Skip outputs already complete."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP),
+    list_: bool = typer.Option(
+        False, "--list", callback=_print_methods, is_eager=True, help="Print the method names and exit."
+    ),
 ) -> None:
     """Darken photos with a physics simulator: lv-grid-*, lv-random, lv-random-noise, unprocess, dark-isp."""
     from n2ldiff.inference.methods import load_method

@@ -356,6 +356,8 @@ def _scale(values: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
 
 
 def _array_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    if not arr.flags.writeable:  # e.g. np.asarray(PIL image); torch warns about sharing read-only memory
+        arr = arr.copy()
     if arr.dtype == np.uint16:
         arr = arr.astype(np.int32)  # torch has limited uint16 support; scale explicitly below
         tensor = torch.from_numpy(np.ascontiguousarray(arr)).to(torch.float32) / 65535.0

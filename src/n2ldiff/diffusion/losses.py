@@ -46,9 +46,7 @@ def flat_weight(image: torch.Tensor, threshold: float = 0.015, size: int = 5) ->
     return (var.sqrt() < threshold).to(image.dtype)
 
 
-def noise_level_nll(
-    log_std: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor | None = None
-) -> torch.Tensor:
+def noise_level_nll(log_std: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Gaussian negative log-likelihood of the residual's high frequencies under a per-pixel noise std.
 
     ``log_std`` is the predicted log std of pixel-independent noise; the high-pass keeps the noise and drops

@@ -120,9 +120,13 @@ class RunSummary:
 
 
 class _ImagesPerSecond(ProgressColumn):
+    """Images finished over the time since the run started (Rich's own speed only spans recent updates)."""
+
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("- img/s" if not speed else f"{speed:.2f} img/s", style="progress.data.speed")
+        elapsed = task.elapsed
+        if not task.completed or not elapsed:
+            return Text("- img/s", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:.3g} img/s", style="progress.data.speed")
 
 
 def _extension(image_format: str) -> str:
