@@ -112,3 +112,21 @@ def read_only_folder(tmp_path: Path) -> Path | None:
         if candidate.is_dir() and not _can_write(candidate):
             return candidate
     return None
+
+
+def edit_model_config(model_dir: Path, **model_fields) -> Path:
+    """Change fields of ``config.json``'s ``model`` section in place (the weights stay as they are)."""
+    import json
+
+    path = model_dir / "config.json"
+    config = json.loads(path.read_text())
+    config["model"].update(model_fields)
+    path.write_text(json.dumps(config))
+    return model_dir
+
+
+def copy_model(source: Path, target: Path) -> Path:
+    import shutil
+
+    shutil.copytree(source, target)
+    return target

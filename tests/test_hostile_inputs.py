@@ -7,6 +7,7 @@ with bounded memory and without deleting anything that n2ldiff did not write.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -15,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from n2ldiff.data.io import read_image, scan_inputs
@@ -115,3 +117,321 @@ def test_folders_list_the_files_they_ignore(tmp_path):
     with pytest.raises(N2LDiffError, match="matches no image files.*ignored 1 other file") as info:
         scan_inputs([only_text])
     one_line_error(info)
+
+
+# ---------------------------------------------------------------------------------------- model folders
+
+
+def cli(*args: str):
+    from typer.testing import CliRunner
+
+    from n2ldiff.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m n2ldiff ARGS`` in a fresh process, as a user runs it."""
+    env = {"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin", "COLUMNS": "200"}
+    cmd = [sys.executable, "-m", "n2ldiff", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def assert_one_line_exit_2(result) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("error:")]
+    assert len(errors) == 1, result.output
+    return errors[0]
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"base_channels": 100000}, "base_channels: must be between 1 and 1024, got 100000"),
+        ({"base_channels": -16}, "base_channels: must be between 1 and 1024, got -16"),
+        ({"channel_mults": []}, "channel_mults: needs 1 to 8 levels"),
+        ({"channel_mults": [1, 0]}, r"channel_mults\[1\]: must be between 1 and 64"),
+        ({"base_channels": 512, "channel_mults": [1, 16]}, "widest level has 8192 channels"),
+        ({"base_channels": 8}, "weights do not match config.json .*with other shapes"),
+        ({"channel_mults": [1, 2, 2]}, "weights do not match config.json .*missing"),
+    ],
+)
+def test_model_folder_config_is_checked_before_allocating(tiny_model_dir, tmp_path, fields, words):
+    from n2ldiff.models.n2ldiff import N2LDiff
+
+    folder = hostile.edit_model_config(hostile.copy_model(tiny_model_dir, tmp_path / "m"), **fields)
+    with pytest.raises(N2LDiffError, match=words) as info:
+        N2LDiff.from_pretrained(folder)
+    one_line_error(info)
+
+
+def test_model_folder_that_would_need_gigabytes_is_refused_without_allocating(tiny_model_dir, tmp_path):
+    """Within every per-field bound, but 3.9 G parameters: refused on shapes, in a process that stays small."""
+    folder = hostile.edit_model_config(
+        hostile.copy_model(tiny_model_dir, tmp_path / "m"), base_channels=1024, channel_mults=[1, 2, 4]
+    )
+    script = textwrap.dedent(
+        f"""
+        import resource, sys
+        import torch
+        from n2ldiff.models.n2ldiff import N2LDiff
+        from n2ldiff.errors import N2LDiffError
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        try:
+            N2LDiff.from_pretrained({str(folder)!r})
+        except N2LDiffError as err:
+            print("refused:", err, file=sys.stderr)
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)
+        """
+    )
+    env = {"PYTHONPATH": str(REPO_ROOT / "src"), "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "refused:" in done.stderr and "do not match" in done.stderr
+    assert int(done.stdout.strip()) < 200, f"peak RSS grew by {done.stdout.strip()} MB"
+
+
+def test_model_folder_broken_files(tiny_model_dir, tmp_path):
+    from safetensors.torch import save_file
+
+    from n2ldiff.models.n2ldiff import N2LDiff
+
+    cases = {}
+    binary = hostile.copy_model(tiny_model_dir, tmp_path / "binary")
+    hostile.binary_junk(binary / "config.json")
+    cases[binary] = "not a text file"
+    listed = hostile.copy_model(tiny_model_dir, tmp_path / "list")
+    (listed / "config.json").write_text("[1, 2]")
+    cases[listed] = "expected a JSON object"
+    deep = hostile.copy_model(tiny_model_dir, tmp_path / "deep")
+    (deep / "config.json").write_text("[" * 100000 + "]" * 100000)
+    cases[deep] = "invalid JSON|too large"
+    huge = hostile.copy_model(tiny_model_dir, tmp_path / "huge")
+    (huge / "config.json").write_text(" " * (2 << 20) + "{}")
+    cases[huge] = "too large for a model config"
+    steps = hostile.copy_model(tiny_model_dir, tmp_path / "steps")
+    config = json.loads((steps / "config.json").read_text())
+    config["diffusion"]["timesteps"] = 0
+    (steps / "config.json").write_text(json.dumps(config))
+    cases[steps] = "timesteps: must be between 1 and 10000, got 0"
+    truncated = hostile.copy_model(tiny_model_dir, tmp_path / "truncated")
+    data = (truncated / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    cases[truncated] = "unreadable weights"
+    header = hostile.copy_model(tiny_model_dir, tmp_path / "header")
+    (header / "model.safetensors").write_bytes((2**62).to_bytes(8, "little") + b"{}")
+    cases[header] = "unreadable weights"
+    ints = hostile.copy_model(tiny_model_dir, tmp_path / "ints")
+    state = {k: v.to(torch.int64) for k, v in N2LDiff.from_pretrained(tiny_model_dir).state_dict().items()}
+    save_file(state, str(ints / "model.safetensors"))
+    cases[ints] = "not floating point"
+    for folder, words in cases.items():
+        with pytest.raises(N2LDiffError, match=words) as info:
+            N2LDiff.from_pretrained(folder, use_ema=False)
+        one_line_error(info)
+
+
+def test_generate_with_a_mismatched_model_folder_is_one_line(tiny_model_dir, tmp_path):
+    folder = hostile.edit_model_config(hostile.copy_model(tiny_model_dir, tmp_path / "m"), base_channels=8)
+    photo = hostile.photo(tmp_path / "in" / "a.png")
+    result = cli("generate", str(photo), "--out", str(tmp_path / "out"), "--model", str(folder), "--no-progress")
+    assert "do not match" in assert_one_line_exit_2(result)
+    assert not (tmp_path / "out").exists()
+    negative = hostile.edit_model_config(hostile.copy_model(tiny_model_dir, tmp_path / "neg"), base_channels=-4)
+    result = cli("generate", str(photo), "--out", str(tmp_path / "out"), "--model", str(negative))
+    assert "base_channels" in assert_one_line_exit_2(result)
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------- convert / save a model
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def hidden_leftovers(parent: Path) -> list[str]:
+    return [p.name for p in parent.iterdir() if p.name.startswith(".") and "n2ldiff" in p.name]
+
+
+def test_convert_overwrite_into_the_checkpoint_folder_keeps_everything_else(
+    write_original_ckpt, original_tiny_state, tiny_model_dir, tmp_path
+):
+    from n2ldiff.models.n2ldiff import N2LDiff
+
+    folder = tmp_path / "m"
+    hostile.copy_model(tiny_model_dir, folder)  # an older model, with EMA weights
+    (folder / "model_ema.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    ckpt = write_original_ckpt(original_tiny_state, name="orig.ckpt")
+    ckpt = ckpt.rename(folder / "orig.ckpt")
+    (folder / "notes.txt").write_text("my notes")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "keep.bin").write_bytes(b"\1\2")
+    before = snapshot(folder)
+    refused = cli("convert", str(ckpt), str(folder))
+    assert "--overwrite" in assert_one_line_exit_2(refused)
+    assert snapshot(folder) == before
+    result = cli("convert", str(ckpt), str(folder), "--overwrite")
+    assert result.exit_code == 0, result.output
+    after = snapshot(folder)
+    assert after["orig.ckpt"] == before["orig.ckpt"] and after["notes.txt"] == b"my notes"
+    assert (folder / "sub" / "keep.bin").read_bytes() == b"\1\2"
+    assert "model_ema.safetensors" not in after  # the old model's EMA must not outlive it
+    assert after["model.safetensors"] != before["model.safetensors"]
+    assert N2LDiff.from_pretrained(folder).config.model.base_channels != 4
+    assert hidden_leftovers(tmp_path) == []
+
+
+def test_convert_into_a_folder_without_a_model_needs_no_overwrite(write_original_ckpt, original_tiny_state, tmp_path):
+    ckpt = write_original_ckpt(original_tiny_state)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "README.txt").write_text("mine")
+    result = cli("convert", str(ckpt), str(folder))
+    assert result.exit_code == 0, result.output
+    assert {p.name for p in folder.iterdir()} == {"README.txt", "config.json", "model.safetensors"}
+
+
+def test_failed_save_leaves_the_old_model_untouched(tiny_model_dir, tmp_path, monkeypatch):
+    import errno
+
+    import n2ldiff.models.n2ldiff as n2ldiff_module
+    from n2ldiff.models.n2ldiff import N2LDiff
+
+    folder = hostile.copy_model(tiny_model_dir, tmp_path / "m")
+    (folder / "notes.txt").write_text("mine")
+    before = snapshot(folder)
+    model = N2LDiff.from_pretrained(folder)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(n2ldiff_module, "save_file", full_disk)
+    with pytest.raises(N2LDiffError, match="cannot save the model.*No space left") as info:
+        model.save_pretrained(folder)
+    one_line_error(info)
+    assert snapshot(folder) == before
+    assert hidden_leftovers(tmp_path) == []
+
+
+def test_a_swap_that_fails_half_way_is_rolled_back(tiny_model_dir, tmp_path, monkeypatch):
+    import os
+
+    import n2ldiff.model_folder as model_folder
+    from n2ldiff.models.n2ldiff import N2LDiff
+
+    folder = hostile.copy_model(tiny_model_dir, tmp_path / "m")
+    (folder / "model_ema.safetensors").write_bytes(b"old ema")
+    before = snapshot(folder)
+    model = N2LDiff.from_pretrained(folder, use_ema=False)
+    real_replace = os.replace
+    calls = []
+
+    def flaky_replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 4:  # three old files moved aside, then the first new file fails
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(model_folder.os, "replace", flaky_replace)
+    with pytest.raises(N2LDiffError, match="cannot save the model"):
+        model.save_pretrained(folder)
+    monkeypatch.undo()
+    assert snapshot(folder) == before
+    assert hidden_leftovers(tmp_path) == []
+
+
+def test_convert_to_a_file_or_a_read_only_place_is_one_line(write_original_ckpt, original_tiny_state, tmp_path):
+    ckpt = write_original_ckpt(original_tiny_state)
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    result = cli("convert", str(ckpt), str(afile))
+    assert "not a folder" in assert_one_line_exit_2(result)
+    result = cli("convert", str(ckpt), str(afile / "sub"))
+    assert "afile is a file" in assert_one_line_exit_2(result)
+    assert afile.read_text() == "x"
+    read_only = hostile.read_only_folder(tmp_path)
+    if read_only is None:
+        pytest.skip("no read-only folder on this machine")
+    result = cli("convert", str(ckpt), str(read_only / "m"))
+    assert "cannot write" in assert_one_line_exit_2(result)
+    assert not (read_only / "m").exists()
+
+
+# ------------------------------------------------------------------------------------------ train configs
+
+
+def pairs_folder(root: Path, names=("a", "b", "c"), size=(48, 40)) -> Path:
+    for i, name in enumerate(names):
+        hostile.photo(root / "normal" / f"{name}.png", size, seed=i)
+        hostile.photo(root / "low" / f"{name}.png", size, seed=100 + i)
+    return root
+
+
+def tiny_train_yaml(tmp_path: Path) -> Path:
+    data = pairs_folder(tmp_path / "data")
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            output_dir: {tmp_path / "runs" / "tiny"}
+            model: {{base_channels: 4, channel_mults: [1, 2]}}
+            diffusion: {{sampler: ddim, steps: 3}}
+            data: {{root: {data}, layout: pairs, train_split: null, val_split: null, crop_size: 32,
+                    val_crop_size: 32, cache_images: false}}
+            loss: {{perceptual_weight: 0.0, noise_weight: 1.0}}
+            optim: {{optimizer: adamw, lr: 0.001}}
+            trainer: {{max_steps: 1, batch_size: 1, checkpoint_every: 1, val_every: 100, log_every: 1,
+                       val_steps: 2, accelerator: cpu, tensorboard: false}}
+            """
+        )
+    )
+    return path
+
+
+def test_train_config_that_is_a_binary_file(tmp_path):
+    config = hostile.binary_junk(tmp_path / "config.yaml")
+    assert "not a text file" in assert_one_line_exit_2(cli("train", "--config", str(config)))
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        (["model.base_channels=-16"], "model.base_channels: must be between 1 and 1024, got -16"),
+        (["model.channel_mults=[]"], "model.channel_mults: needs 1 to 8 levels"),
+        (["trainer.batch_size=0"], "trainer.batch_size: must be at least 1, got 0"),
+        # three levels halve the size twice: crops must be multiples of 4 and at least 8 px
+        (["model.channel_mults=[1, 2, 2]", "data.crop_size=4"], "data.crop_size: must be at least 8, got 4"),
+        (["data.crop_size=33"], "data.crop_size: must be a multiple of 2"),
+        (["data.val_crop_size=2"], "data.val_crop_size: must be at least 4, got 2"),
+        (["diffusion.timesteps=0"], "diffusion.timesteps: must be between 1 and 10000, got 0"),
+        (["diffusion.steps=500"], "diffusion.steps: must be between 1 and 100"),
+        (["trainer.val_steps=0"], "trainer.val_steps: must be between 1 and 100"),
+        (["optim.lr=0"], "optim.lr: must be greater than 0"),
+        (["optim.lr=.nan"], "optim.lr: must be a finite number"),
+        (["optim.ema_decay=2"], "optim.ema_decay: must be at most 1"),
+        (["loss.noise_weight=-1"], "loss.noise_weight: must be at least 0"),
+        (["trainer.max_steps=0"], "trainer.max_steps: must be at least 1"),
+        (["trainer.seed=-1"], "trainer.seed: must be between 0 and"),
+        (["data.num_workers=-2"], "data.num_workers: must be at least 0"),
+        (["trainer.devices=0"], "trainer.devices: must be at least 1"),
+        (["model.base_channels=["], "not a valid YAML value"),
+    ],
+)
+def test_train_out_of_range_values_stop_before_any_work(tmp_path, settings, words):
+    config = tiny_train_yaml(tmp_path)
+    overrides = [arg for setting in settings for arg in ("--set", setting)]
+    assert words in assert_one_line_exit_2(cli("train", "--config", str(config), *overrides))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_failing_on_bad_data_leaves_no_run_folder(tmp_path):
+    config = tiny_train_yaml(tmp_path)
+    for image in (tmp_path / "data" / "low").iterdir():
+        image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40)  # every target image is broken
+    done = run_cli("train", "--config", str(config))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr and "error:" in done.stderr and "not an image file" in done.stderr
+    assert not (tmp_path / "runs" / "tiny").exists()
