@@ -435,3 +435,133 @@ def test_train_failing_on_bad_data_leaves_no_run_folder(tmp_path):
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "error:" in done.stderr and "not an image file" in done.stderr
     assert not (tmp_path / "runs" / "tiny").exists()
+
+
+# --------------------------------------------------------------------------------------- generate paths
+
+
+def generate_args(tiny_model_dir: Path, inputs: Path, out: Path, *extra: str) -> list[str]:
+    return ["generate", str(inputs), "--out", str(out), "--model", str(tiny_model_dir), "--no-progress", *extra]
+
+
+def test_generate_into_a_path_through_a_file_is_one_line(tiny_model_dir, tmp_path):
+    photo = hostile.photo(tmp_path / "in" / "a.png")
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    line = assert_one_line_exit_2(cli(*generate_args(tiny_model_dir, photo, afile / "sub")))
+    assert "afile is a file, not a folder" in line
+    line = assert_one_line_exit_2(cli(*generate_args(tiny_model_dir, photo, afile)))
+    assert "not a folder" in line
+    assert afile.read_text() == "keep me"
+
+
+def test_generate_into_a_read_only_place_is_one_line(tiny_model_dir, tmp_path):
+    photo = hostile.photo(tmp_path / "in" / "a.png")
+    read_only = hostile.read_only_folder(tmp_path)
+    if read_only is None:
+        pytest.skip("no read-only folder on this machine")
+    for out in (read_only / "sub", read_only):
+        line = assert_one_line_exit_2(cli(*generate_args(tiny_model_dir, photo, out)))
+        assert "cannot write the output folder" in line
+    assert not (read_only / "sub").exists()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_generate_on_a_full_disk_stops_with_one_line(tiny_model_dir, tmp_path):
+    photos = tmp_path / "in"
+    for i in range(3):
+        hostile.photo(photos / f"p{i}.png", seed=i)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.jsonl").symlink_to("/dev/full")  # every append fails with ENOSPC, like a full disk
+    line = assert_one_line_exit_2(cli(*generate_args(tiny_model_dir, photos, out)))
+    assert "disk full" in line and "No space left on device" in line
+
+
+def test_a_manifest_write_that_fails_half_way_leaves_complete_lines(tmp_path, monkeypatch):
+    import errno
+
+    import n2ldiff.inference.manifest as manifest_module
+    from n2ldiff.inference.manifest import MANIFEST_NAME, ManifestWriter, read_manifest
+
+    with ManifestWriter(tmp_path) as writer:
+        writer.write({"output": "a.png", "status": "ok"})
+    real_write = manifest_module.os.write
+
+    def half_then_full(fd, data):
+        if len(data) > 4:
+            real_write(fd, bytes(data[: len(data) // 2]))
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(manifest_module.os, "write", half_then_full)
+    with ManifestWriter(tmp_path) as writer, pytest.raises(N2LDiffError, match="disk full.*complete lines") as info:
+        writer.write({"output": "b.png", "status": "ok", "padding": "x" * 100})
+    one_line_error(info)
+    monkeypatch.undo()
+    text = (tmp_path / MANIFEST_NAME).read_text()
+    assert text.endswith("\n") and [json.loads(line) for line in text.splitlines()] == read_manifest(tmp_path)
+    assert [r["output"] for r in read_manifest(tmp_path)] == ["a.png"]
+
+
+def test_an_image_write_on_a_full_disk_stops_the_run(tmp_path, monkeypatch):
+    import errno
+
+    import n2ldiff.inference.runner as runner
+    from n2ldiff.inference.methods import BaselineMethod
+
+    photos = tmp_path / "in"
+    for i in range(3):
+        hostile.photo(photos / f"p{i}.png", seed=i)
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(runner, "write_image", full)
+    files = sorted(photos.iterdir())
+    with pytest.raises(N2LDiffError, match="disk full") as info:
+        runner.run_jobs(files, tmp_path / "out", [1], BaselineMethod("lv-random"), progress=False)
+    one_line_error(info)
+
+
+def test_a_half_written_manifest_line_is_a_one_line_notice(tmp_path):
+    photos = tmp_path / "in"
+    hostile.photo(photos / "a.png")
+    out = tmp_path / "out"
+    first = run_cli("simulate", str(photos), "--out", str(out), "--method", "lv-random", "--no-progress")
+    assert first.returncode == 0, first.stderr
+    with open(out / "manifest.jsonl", "a") as handle:
+        handle.write('{"input": "/x", "outp')  # a crash in the middle of a line
+    again = run_cli("simulate", str(photos), "--out", str(out), "--method", "lv-random", "--no-progress", "--resume")
+    assert again.returncode == 0, again.stderr
+    notes = [line for line in again.stderr.splitlines() if "incomplete" in line]
+    assert len(notes) == 1 and notes[0].startswith("note: ") and "line 2" in notes[0]
+    assert "Warning" not in again.stderr and "warn(" not in again.stderr
+
+
+def test_bad_inputs_are_failed_with_one_word_and_one_count(tmp_path):
+    photos = tmp_path / "in"
+    hostile.photo(photos / "good.png")
+    (photos / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    hostile.png16_bomb(photos / "bomb.png", inflated_mb=8)
+    for progress in ("--progress", "--no-progress"):
+        out = tmp_path / f"out{progress}"
+        done = run_cli("simulate", str(photos), "--out", str(out), "--method", "lv-random", progress)
+        assert done.returncode == 1, done.stderr
+        assert "skipped" not in done.stderr.replace("skipped 0", "")
+        failed = [line for line in done.stderr.splitlines() if line.startswith("failed ")]
+        assert sorted(line.split()[1].rsplit("/", 1)[-1].rstrip(":") for line in failed) == ["bomb.png", "broken.png"]
+        assert "written 1, skipped 0, failed 2" in done.stderr
+
+
+def test_animated_and_ignored_files_are_reported_in_the_summary(tmp_path):
+    photos = tmp_path / "in"
+    hostile.photo(photos / "a.png")
+    hostile.animated(photos / "clip.gif", frames=4)
+    (photos / "notes.txt").write_text("x")
+    out = tmp_path / "out"
+    done = run_cli("simulate", str(photos), "--out", str(out), "--method", "lv-random", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert "clip.gif: animated (4 frames): only the first frame is used" in done.stderr
+    assert "ignored 1 file(s) that are not images" in done.stderr and "notes.txt" in done.stderr
+    assert sorted(p.name for p in out.glob("*.png")) == ["a_s3407.png", "clip_s3407.png"]
