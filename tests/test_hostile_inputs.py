@@ -565,3 +565,61 @@ def test_animated_and_ignored_files_are_reported_in_the_summary(tmp_path):
     assert "clip.gif: animated (4 frames): only the first frame is used" in done.stderr
     assert "ignored 1 file(s) that are not images" in done.stderr and "notes.txt" in done.stderr
     assert sorted(p.name for p in out.glob("*.png")) == ["a_s3407.png", "clip_s3407.png"]
+
+
+# ----------------------------------------------------------------------------------------- benchmark data
+
+
+def scene_image(path: Path, seed: int, scale: float = 1.0) -> Path:
+    """A smooth 64x64 scene (the benchmark needs >= 32 px and flat regions)."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:64, 0:64] / 64
+    base = 0.5 + 0.3 * np.sin(2 * np.pi * (yy * rng.uniform(0.5, 1.5) + xx * rng.uniform(0.5, 1.5)))
+    image = np.stack([base * c for c in rng.uniform(0.6, 1.0, 3)], axis=-1) * scale
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8)).save(path)
+    return path
+
+
+def test_pairs_without_split_csv_and_with_an_orphan_are_benchmarked(tmp_path):
+    from n2ldiff.benchmark import BenchmarkConfig, run_benchmark, write_report
+    from n2ldiff.metrics.weights import default_weights_dir, weights_available
+
+    if not weights_available("lpips", default_weights_dir()):
+        pytest.skip("LPIPS weights not fetched; run `n2ldiff fetch-weights`")
+    data = tmp_path / "data"
+    for i, name in enumerate(("a", "b", "c")):
+        scene_image(data / "normal" / f"{name}.png", i)
+        scene_image(data / "low" / f"{name}.png", i, scale=0.3)
+    scene_image(data / "normal" / "orphan.png", 9)  # a normal image without its low image
+    logged: list[str] = []
+    config = BenchmarkConfig(
+        data=data, layout="pairs", out=tmp_path / "o", methods=["lv-random"], n_subsets=2, device="cpu", figures=False
+    )  # split defaults to "test", and there is no split.csv
+    result = run_benchmark(config, log=logged.append)
+    assert result.scenes == ["a", "b", "c"]
+    assert any(m.startswith("note:") and "no split.csv" in m and "all 3 pairs" in m for m in logged)
+    assert result.run["skipped_pairs"] == {"normal/orphan.png": "no partner image (a normal/ file without its pair)"}
+    assert any(m.startswith("skipped normal/orphan.png") for m in logged)
+    markdown = write_report(result)["markdown"].read_text()
+    assert "no split.csv" in markdown and "normal/orphan.png" in markdown
+
+
+def test_layout_scan_reports_instead_of_failing(tmp_path):
+    from n2ldiff.data.layouts import find_pairs, scan_pairs
+
+    for name in ("a", "b"):
+        hostile.photo(tmp_path / "normal" / f"{name}.png")
+        hostile.photo(tmp_path / "low" / f"{name}.png")
+    hostile.photo(tmp_path / "low" / "lonely.png")
+    scan = scan_pairs(tmp_path, "pairs", split="test")
+    assert [p.name for p in scan.pairs] == ["a", "b"]
+    assert scan.unmatched == [tmp_path / "low" / "lonely.png"]
+    assert len(scan.notes) == 1 and "no split.csv" in scan.notes[0]
+    with pytest.raises(N2LDiffError, match="unmatched"):  # the strict form (training) still refuses
+        find_pairs(tmp_path, "pairs")
+    (tmp_path / "low" / "lonely.png").unlink()
+    with pytest.raises(N2LDiffError, match="split file not found .*none to use every pair"):
+        find_pairs(tmp_path, "pairs", split="test")
+    with pytest.raises(N2LDiffError, match="split file not found"):  # a named split file must exist
+        scan_pairs(tmp_path, "pairs", split="test", split_csv=tmp_path / "mine.csv")
