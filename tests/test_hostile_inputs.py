@@ -623,3 +623,26 @@ def test_layout_scan_reports_instead_of_failing(tmp_path):
         find_pairs(tmp_path, "pairs", split="test")
     with pytest.raises(N2LDiffError, match="split file not found"):  # a named split file must exist
         scan_pairs(tmp_path, "pairs", split="test", split_csv=tmp_path / "mine.csv")
+
+
+# ------------------------------------------------------------------------------------------ demo uploads
+
+
+def test_demo_uploads_are_read_like_generate_reads_files(tmp_path, monkeypatch):
+    pytest.importorskip("gradio")
+    from n2ldiff.demo import app
+
+    toasts: list[tuple[str, str]] = []
+    monkeypatch.setattr(app.gr, "Warning", lambda message, *a, **k: toasts.append(("warning", message)))
+    monkeypatch.setattr(app.gr, "Info", lambda message, *a, **k: toasts.append(("info", message)))
+    bomb = hostile.png16_bomb(tmp_path / "bomb.png", inflated_mb=64)
+    clip = hostile.animated(tmp_path / "clip.webp", frames=2)
+    good = hostile.photo(tmp_path / "good.png")
+    started = time.perf_counter()
+    loaded = app._read_uploads([str(bomb), str(clip), str(good)])
+    assert time.perf_counter() - started < 10
+    assert [stem for stem, _ in loaded] == ["clip", "good"]
+    assert toasts[0][0] == "warning" and toasts[0][1].startswith("Skipped bomb.png:")
+    assert "decompression bomb" in toasts[0][1] and str(tmp_path) not in toasts[0][1]
+    assert toasts[1] == ("info", "clip.webp: animated (2 frames): only the first frame is used")
+    assert len(toasts) == 2
