@@ -113,10 +113,14 @@ class N2LDiff(nn.Module):
         config = read_model_config(config_path)
         weights = cls.weights_path(directory, use_ema)
         stored = safetensors_shapes(weights)
-        with torch.device("meta"):
-            skeleton = cls(config)
+        model = None
+        try:
+            with torch.device("meta"):  # shapes only: nothing is allocated, whatever the architecture
+                skeleton = cls(config)
+        except (NotImplementedError, RuntimeError):  # a network that needs real data to be built
+            skeleton = model = cls(config)  # sizes are bounded by the range checks of read_model_config
         check_weights_match(weights, {name: tuple(t.shape) for name, t in skeleton.state_dict().items()}, stored)
-        model = cls(config)
+        model = model if model is not None else cls(config)
         try:
             state = load_file(str(weights))
         except (SafetensorError, OSError) as err:
