@@ -15,7 +15,9 @@ def benchmark(
     data: Path = typer.Option(..., "--data", help="Paired dataset folder (or CSV for --layout csv)."),
     layout: str = typer.Option(..., "--layout", help="lol | lolv2 | velol | pairs | csv."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for results.json/.csv/.md and figures/."),
-    split: str | None = typer.Option("test", help="train | test (pairs/csv: from split.csv)."),
+    split: str | None = typer.Option(
+        "test", help="train | test (pairs/csv: from split.csv; without one, every pair is used)."
+    ),
     methods: str = typer.Option(
         "n2ldiff,lv-grid,lv-random,unprocess,dark-isp",
         help="Comma-separated: n2ldiff, lv-grid (8 rows), lv-grid-a..-b..-g.., lv-random, "

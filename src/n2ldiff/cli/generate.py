@@ -31,15 +31,21 @@ EXPOSURE_HELP = (
 
 
 def _run(method, inputs: list[str], out: Path, seeds: list[int], **options) -> None:
-    from n2ldiff.data.io import collect_inputs
+    from n2ldiff.data.io import scan_inputs
     from n2ldiff.inference.runner import run_jobs
 
-    files = collect_inputs(inputs, exclude=[out])
+    scan = scan_inputs(inputs, exclude=[out])
+    files = scan.files
     console.print(f"{len(files)} input image(s) x {len(seeds)} seed(s) with {method.name} {method.settings}")
     summary = run_jobs(files, out, seeds, method, **options)
-    for failure in summary.failed:
-        console.print(f"[red]failed[/] {failure}", highlight=False)
+    if not options.get("progress", True):  # with progress on, the runner printed each one as it happened
+        for failure in summary.failed:
+            console.print(f"[red]failed[/] {failure}", highlight=False)
+    for note in summary.notes:
+        console.print(f"note: {note}", highlight=False)
     console.print(summary.describe(), highlight=False)
+    if scan.ignored:
+        console.print(scan.describe_ignored(), highlight=False)
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
 

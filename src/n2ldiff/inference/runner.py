@@ -42,7 +42,7 @@ from rich.text import Text
 import n2ldiff
 from n2ldiff.data.io import LoadedImage, read_image, write_image
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.files import TEMP_SUFFIX
+from n2ldiff.files import TEMP_SUFFIX, check_output_location, is_disk_full, make_output_dir
 from n2ldiff.inference.manifest import ManifestWriter, completed_outputs, run_info
 
 __all__ = ["Failure", "Job", "LowLightMethod", "RunSummary", "plan_outputs", "run_jobs"]
@@ -95,6 +95,7 @@ class RunSummary:
     skipped: list[Path] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # remarks on inputs, e.g. "only the first frame is used"
 
     @property
     def manifest_path(self) -> Path:
@@ -246,6 +247,7 @@ def run_jobs(
         raise N2LDiffError(f"JPEG quality must be in 1..100, got {jpeg_quality}")
     if out_dir.exists() and not out_dir.is_dir():
         raise N2LDiffError(f"{out_dir}: output path exists and is not a folder")
+    check_output_location(out_dir)  # a file in the path, a read-only place: one line, before any work
     fmt = "png" if _extension(image_format) == ".png" else "jpg"
     jobs = plan_outputs(inputs, out_dir, seeds, fmt, name_template, method_name=getattr(method, "name", ""))
 
@@ -268,7 +270,7 @@ def run_jobs(
             "use --resume to finish an earlier run or --overwrite to replace them"
         )
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    make_output_dir(out_dir)
     _remove_stale_temps(out_dir)
     info = run_info()
     by_input: dict[Path, list[Job]] = {}
@@ -295,7 +297,7 @@ def run_jobs(
         def fail(item: Failure) -> None:
             summary.failed.append(item)
             if progress:
-                bar.console.print(f"[yellow]skipped[/] {item}", highlight=False)
+                bar.console.print(f"[red]failed[/] {item}", highlight=False)
 
         def run_batch(items: list[tuple[Job, LoadedImage]]) -> None:
             images = torch.stack([img.rgb for _, img in items])
@@ -322,6 +324,8 @@ def run_jobs(
                 try:
                     write_image(job.output, row, img.alpha if fmt == "png" else None, fmt, jpeg_quality)
                 except (OSError, N2LDiffError) as err:
+                    if is_disk_full(err):  # every later output would fail too: stop the run here
+                        raise N2LDiffError(f"{job.output}: disk full ({err.strerror}); the run stopped") from None
                     fail(Failure(job.input, f"cannot write {job.output}: {_one_line(err)}", job.seed))
                     bar.advance(task)
                     continue
@@ -357,6 +361,7 @@ def run_jobs(
                 fail(Failure(path, str(err).removeprefix(f"{path}: ")))
                 bar.advance(task, len(input_jobs))
                 continue
+            summary.notes.extend(f"{path}: {note}" for note in image.notes)
             for job in input_jobs:
                 bucket = buckets.setdefault(image.size, [])
                 bucket.append((job, image))
