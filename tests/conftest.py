@@ -125,22 +125,29 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     return N2LDiff(config).save_pretrained(tmp_path_factory.mktemp("models") / "tiny")
 
 
+def v2_model_config(base_channels: int):
+    """A two-level ModelConfig with the v2 options (resize-conv, exposure, noise-level head)."""
+    from n2ldiff.config import ModelConfig
+
+    return ModelConfig(
+        base_channels=base_channels,
+        channel_mults=(1, 2),
+        instance_norm=False,
+        upsample="resize-conv",
+        exposure_conditioning=True,
+        noise_level_head=True,
+    )
+
+
 @pytest.fixture(scope="session")
 def tiny_v2_model_dir(tmp_path_factory) -> Path:
     """A randomly initialised model with the default model's v2 options (exposure, noise-level head)."""
-    from n2ldiff.config import DiffusionConfig, ModelConfig, PipelineConfig
+    from n2ldiff.config import DiffusionConfig, PipelineConfig
     from n2ldiff.models.n2ldiff import N2LDiff
 
     torch.manual_seed(0)
     config = PipelineConfig(
-        model=ModelConfig(
-            base_channels=4,
-            channel_mults=(1, 2),
-            instance_norm=False,
-            upsample="resize-conv",
-            exposure_conditioning=True,
-            noise_level_head=True,
-        ),
+        model=v2_model_config(4),
         diffusion=DiffusionConfig(
             timesteps=1000,
             prediction_type="preconditioned",
