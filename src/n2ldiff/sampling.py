@@ -7,7 +7,7 @@ the same thing everywhere.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,7 +16,9 @@ from n2ldiff.diffusion.noise import NoiseSource
 from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range, noise_std_from_log, to_model_range
 from n2ldiff.diffusion.samplers import SAMPLERS, make_sampler, sample_loop
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.models.n2ldiff import N2LDiff
+
+if TYPE_CHECKING:
+    from n2ldiff.inference.backends import Networks
 
 STARTS = ("center+noise", "center")
 
@@ -74,7 +76,7 @@ class SamplingSettings:
 
 @torch.no_grad()
 def sample(
-    model: N2LDiff,
+    model: Networks,
     diffusion: CenterShiftedDiffusion,
     normal: torch.Tensor,
     noise: NoiseSource,
@@ -82,6 +84,8 @@ def sample(
     exposure: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """B x 3 x H x W normal-light images in [0, 1] (H, W multiples of the stride) -> low-light, [0, 1].
+
+    ``model``: an ``N2LDiff`` or any other ``Networks`` backend (one ``encode``, one ``denoise`` per step).
 
     ``exposure``: the exposure ratio R per row, for exposure-conditioned models.
     """

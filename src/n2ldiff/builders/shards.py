@@ -79,6 +79,7 @@ class ShardTask:
     min_side: int = 16
     threads: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # copied into every manifest record
+    backend: str = "torch"  # where the networks run (n2ldiff.inference.backends)
 
     @property
     def n_outputs(self) -> int:
@@ -111,24 +112,30 @@ def done_marker(out_root: str | Path, name: str) -> Path:
 _METHODS: dict[tuple[Any, ...], Any] = {}
 
 
-def _method_key(model_dir: str | None, device: str, sampler: str | None, steps: int | None) -> tuple:
-    return (None if model_dir is None else os.path.abspath(model_dir), str(device), sampler, steps)
+def _method_key(
+    model_dir: str | None, device: str, sampler: str | None, steps: int | None, backend: str = "torch"
+) -> tuple:
+    return (None if model_dir is None else os.path.abspath(model_dir), str(device), sampler, steps, backend)
 
 
-def load_method(model_dir: str | None, device: str, sampler: str | None, steps: int | None) -> Any:
+def load_method(
+    model_dir: str | None, device: str, sampler: str | None, steps: int | None, backend: str = "torch"
+) -> Any:
     """The ``N2LDiffMethod`` for these options, loaded once per process."""
-    key = _method_key(model_dir, device, sampler, steps)
+    key = _method_key(model_dir, device, sampler, steps, backend)
     if key not in _METHODS:
         from n2ldiff.pipeline import LowLightPipeline
 
-        pipe = LowLightPipeline.from_pretrained(model_dir, device=device)
+        pipe = LowLightPipeline.from_pretrained(model_dir, device=device, backend=backend)
         _METHODS[key] = pipe.method(sampler=sampler, steps=steps)
     return _METHODS[key]
 
 
-def remember_method(model_dir: str | None, device: str, sampler: str | None, steps: int | None, method) -> None:
+def remember_method(
+    model_dir: str | None, device: str, sampler: str | None, steps: int | None, method, backend: str = "torch"
+) -> None:
     """Put an already loaded method in this process's cache (the in-process path reuses the driver's)."""
-    _METHODS[_method_key(model_dir, device, sampler, steps)] = method
+    _METHODS[_method_key(model_dir, device, sampler, steps, backend)] = method
 
 
 # --------------------------------------------------------------------------------- the shard function
@@ -191,7 +198,7 @@ def build_shard(task: ShardTask, on_image: Callable[[int], None] | None = None) 
     todo = [im for im in task.images if any(o.rel not in task.skip for o in im.outputs)]
     result.skipped = task.n_outputs - sum(len([o for o in im.outputs if o.rel not in task.skip]) for im in todo)
     if todo:
-        method = load_method(task.model_dir, task.device, task.sampler, task.steps)
+        method = load_method(task.model_dir, task.device, task.sampler, task.steps, task.backend)
         info = run_info()
         with ManifestWriter(shard_dir(out_root, task.name)) as manifest:
             for image in todo:

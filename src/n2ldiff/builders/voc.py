@@ -351,6 +351,7 @@ def build_dataset(
     threads: int | None = None,
     min_side: int = 16,
     progress: Callable[[int, int], None] | None = None,
+    backend: str = "torch",
 ) -> BuildSummary:
     """Build the low-light dataset (see the module docstring); returns a ``BuildSummary``.
 
@@ -358,6 +359,7 @@ def build_dataset(
     (``ray_address`` ``local``, ``auto`` or a cluster address; ``None`` with ``use_ray`` = the current Ray
     instance, or a new local one). ``threads``: torch threads per worker (default: cores / workers; the
     in-process run keeps the current setting). ``progress(done, total)`` is called as outputs finish.
+    ``backend``: where the networks run (``torch``, ``onnx``, ``openvino``; see ``LowLightPipeline``).
     Bad arguments raise ``N2LDiffError`` before any work; per-image failures are listed in the summary.
     """
     started = time.perf_counter()
@@ -383,7 +385,7 @@ def build_dataset(
     # Load once here: validates model, sampler and steps before any work, and gives the weights hash.
     # With Ray the tasks may run on GPUs elsewhere, so the driver only checks on the CPU.
     check_device = "cpu" if use_ray else device
-    method = load_method(model_dir, check_device, sampler, steps)
+    method = load_method(model_dir, check_device, sampler, steps, backend)
     settings = dict(method.settings)
     identity = {
         "layout": layout,
@@ -429,6 +431,7 @@ def build_dataset(
                 min_side=min_side,
                 threads=threads,
                 extra={"model": identity["model"], "dataset": layout, "split": split},
+                backend=backend,
             )
         )
 
@@ -453,7 +456,7 @@ def build_dataset(
             [t if t.threads else _replace_threads(t, default_threads(workers)) for t in tasks], workers
         )
     else:
-        remember_method(model_dir, device, sampler, steps, method)
+        remember_method(model_dir, device, sampler, steps, method, backend)
         results = run_in_process(tasks, on_image=count)
     try:
         for result in results:

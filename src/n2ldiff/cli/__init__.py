@@ -11,6 +11,7 @@ from n2ldiff.cli import (
     build_voc,  # noqa: E402,F401
     convert,  # noqa: E402,F401
     demo,  # noqa: E402,F401
+    export,  # noqa: E402,F401
     generate,  # noqa: E402,F401
     train,  # noqa: E402,F401
     weights,  # noqa: E402,F401

@@ -19,6 +19,11 @@ from n2ldiff.errors import N2LDiffError
 
 # Help texts shared by several commands, so that the same option reads the same everywhere.
 DEVICE_HELP = "auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N."
+BACKEND_HELP = (
+    "Where the networks run: torch, onnx (ONNX Runtime) or openvino (the fastest on CPUs; pip install "
+    "'n2ldiff[openvino]'). onnx and openvino run on the CPU from the model folder's n2ldiff export files, else "
+    "from files exported once into ~/.cache/n2ldiff/onnx. Outputs agree within 1/255."
+)
 
 # Typer labels values with Python types (``<int>``, ``<list[int]>``, ``<bool>`` on flags) and writes
 # arguments as ``{inputs}...`` in usage lines. The parameter classes below give the usual CLI spelling

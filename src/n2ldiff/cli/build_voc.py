@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import DEVICE_HELP, app, console, user_errors
+from n2ldiff.cli.app import BACKEND_HELP, DEVICE_HELP, app, console, user_errors
 from n2ldiff.errors import N2LDiffError
 
 
@@ -63,6 +63,7 @@ def build_voc(
     ),
     shard_size: int = typer.Option(64, "--shard-size", help="Images per shard (unit of work and of resume)."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    backend: str = typer.Option("torch", "--backend", help=BACKEND_HELP),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Make a low-light copy of a VOC dataset: images regenerated, annotations and lists copied as is.
@@ -107,6 +108,7 @@ def build_voc(
             shard_size=shard_size,
             workers=workers,
             ray_address=ray,
+            backend=backend,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     for item in summary.failed[:20]:

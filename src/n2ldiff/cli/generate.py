@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import DEVICE_HELP, app, console, user_errors
+from n2ldiff.cli.app import BACKEND_HELP, DEVICE_HELP, app, console, user_errors
 
 SEEDS_HELP = "One output per input per seed, named <name>_s<seed>.png; several after one flag: --seeds 1 2 3."
 PROGRESS_HELP = "Show a progress bar (images/s over the images finished, ETA)."
@@ -65,6 +65,7 @@ def generate(
     batch_size: int = typer.Option(1, help="Images of equal size sampled together."),
     tile_size: int = typer.Option(768, help=TILE_HELP),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    backend: str = typer.Option("torch", help=BACKEND_HELP),
     image_format: str = typer.Option("png", "--format", help="png | jpg."),
     jpeg_quality: int = typer.Option(95, help="JPEG quality when --format jpg."),
     resume: bool = typer.Option(False, "--resume", help="Skip outputs already complete."),
@@ -75,7 +76,16 @@ def generate(
     from n2ldiff.inference.methods import load_method
 
     method = load_method(
-        "n2ldiff", model, device, sampler, steps, tile_size=tile_size, eta=eta, start=start, exposure=exposure
+        "n2ldiff",
+        model,
+        device,
+        sampler,
+        steps,
+        tile_size=tile_size,
+        eta=eta,
+        start=start,
+        exposure=exposure,
+        backend=backend,
     )
     _run(
         method,

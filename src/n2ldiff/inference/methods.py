@@ -80,17 +80,18 @@ def load_method(
     steps: int | None = None,
     tile_size: int = 768,
     exposure: Exposure | str | float | None = None,
+    backend: str = "torch",
     **sampling: Any,
 ) -> Any:
     """``"n2ldiff"`` (loading ``model``, None = the shipped default), ``"dark-clean"`` or a baseline name.
 
     ``exposure`` applies to the methods that take a darkness (n2ldiff, dark-clean); for the others it must
-    be left at auto.
+    be left at auto. ``backend`` (n2ldiff only): ``torch``, ``onnx`` or ``openvino``, see ``LowLightPipeline``.
     """
     if name == "n2ldiff":
         from n2ldiff.pipeline import LowLightPipeline
 
-        pipe = LowLightPipeline.from_pretrained(model, device=device, tile_size=tile_size)
+        pipe = LowLightPipeline.from_pretrained(model, device=device, tile_size=tile_size, backend=backend)
         return pipe.method(exposure=exposure, sampler=sampler, steps=steps, **sampling)
     if name == DARK_CLEAN:
         return DarkCleanMethod(exposure)
