@@ -27,8 +27,8 @@ from n2ldiff.diffusion.samplers import make_sampler, sample_loop
 from n2ldiff.diffusion.schedule import Schedule
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.files import sha256_file
-from n2ldiff.inference.tiling import tiled_apply
 from n2ldiff.models.n2ldiff import N2LDiff
+from n2ldiff.tiling import tiled_apply
 
 
 def default_model_dir() -> Path:

@@ -2,7 +2,7 @@
 
 from n2ldiff.inference.manifest import ManifestWriter, completed_outputs, read_manifest, run_info
 from n2ldiff.inference.runner import Failure, Job, LowLightMethod, RunSummary, plan_outputs, run_jobs
-from n2ldiff.inference.tiling import (
+from n2ldiff.tiling import (
     SeamEnergy,
     blend_window,
     crop_to,

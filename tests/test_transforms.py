@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from n2ldiff.data.transforms import RandomLowLight
 from n2ldiff.pipeline import LowLightPipeline
+from n2ldiff.transforms import RandomLowLight
 
 
 class NormalImages(Dataset):

@@ -1,6 +1,6 @@
 """On-the-fly low-light augmentation for other projects' datasets.
 
-    >>> from n2ldiff.data.transforms import RandomLowLight
+    >>> from n2ldiff.transforms import RandomLowLight
     >>> to_low = RandomLowLight(seed=0)                 # shipped default model, its default sampler
     >>> low = to_low(normal_image)                       # 3 x H x W tensor in [0, 1], new noise per call
 
