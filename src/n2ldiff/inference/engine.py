@@ -53,6 +53,7 @@ __all__ = [
     "identity_differences",
     "latest_records",
     "make_record",
+    "one_line",
     "method_identity",
     "run",
     "select_jobs",
@@ -338,7 +339,7 @@ def select_jobs(
 # ------------------------------------------------------------------------------------------- execute
 
 
-def _one_line(err: BaseException) -> str:
+def one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
 
@@ -413,7 +414,7 @@ def execute(
                     raise RuntimeError("method returned NaN or infinite values")
             except Exception as err:  # noqa: BLE001 - one failing batch must not stop the run
                 for job, _ in items:
-                    fail(job, _one_line(err))
+                    fail(job, one_line(err))
                 return
             per_image = (time.perf_counter() - t0) / len(items)
             for (job, image), low in zip(items, result, strict=True):
@@ -422,7 +423,7 @@ def execute(
                     alpha = alpha if job.format == "png" else None
                     write_image(job.output, rgb, alpha, job.format, jpeg_quality)
                 except Exception as err:  # noqa: BLE001 - e.g. a full disk: report it, go on
-                    fail(job, f"cannot write {job.output}: {_one_line(err)}")
+                    fail(job, f"cannot write {job.output}: {one_line(err)}")
                     continue
                 record = make_record(job, image, rgb, alpha is not None, ident, per_image, jpeg_quality, info)
                 manifest.write(record)
