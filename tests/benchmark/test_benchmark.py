@@ -208,10 +208,16 @@ def test_resume_skips_finished_work(ran, monkeypatch):
 def test_changed_settings_in_cache_is_an_error(dataset, tmp_path):
     config = _config(dataset, tmp_path, methods=["lv-random"], seeds=[1], max_images=2, figures=False)
     run_benchmark(config)
-    (tmp_path / "images" / "lv-random" / "settings.json").write_text('{"method": "other"}')
-    with pytest.raises(N2LDiffError, match="other settings"):
+    manifest = tmp_path / "images" / "lv-random" / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    manifest.write_text("".join(json.dumps({**r, "settings": {"method": "other"}}) + "\n" for r in records))
+    with pytest.raises(N2LDiffError, match="other settings.*--no-resume"):
         run_benchmark(config)
     run_benchmark(_config(dataset, tmp_path, methods=["lv-random"], seeds=[1], max_images=2, resume=False))
+    assert len(manifest.read_text().splitlines()) == 2  # --no-resume forgets the earlier records
+    run_benchmark(config)  # and resumes from the new ones
+    with pytest.raises(N2LDiffError, match="crop"):  # another crop is another setting
+        run_benchmark(_config(dataset, tmp_path, methods=["lv-random"], seeds=[1], max_images=2, size_multiple=16))
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import app, console, user_errors
+from n2ldiff.cli.app import SAMPLER_HELP, app, console, progress_option, seeds_option, user_errors
 
 
 @app.command()
@@ -21,9 +21,9 @@ def benchmark(
         help="Comma-separated: n2ldiff, lv-grid (8 rows), lv-grid-a..-b..-g.., lv-random, "
         "lv-random-noise, unprocess, dark-isp.",
     ),
-    seeds: list[int] = typer.Option([3407], "--seeds", "-s", help="Seeds (>= 2 for diversity)."),
+    seeds: list[str] | None = seeds_option(),
     model: Path | None = typer.Option(None, help="n2ldiff model directory (default: the shipped model)."),
-    sampler: str | None = typer.Option(None, help="ddpm | ddim | dpm-solver++ (default: the model's)."),
+    sampler: str | None = typer.Option(None, help=SAMPLER_HELP),
     steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
     max_images: int | None = typer.Option(None, help="Use only the first N pairs (by name)."),
     max_side: int | None = typer.Option(None, help="Resize so the longer side is at most N px first."),
@@ -39,16 +39,18 @@ def benchmark(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse cached outputs."),
     figures: bool = typer.Option(True, "--figures/--no-figures"),
     device: str = typer.Option("auto", help="cpu | cuda | auto."),
+    progress: bool = progress_option(),
 ) -> None:
     """Compare synthetic low-light images (n2ldiff and physics baselines) with real ones."""
     from n2ldiff.benchmark import BenchmarkConfig, run_benchmark, write_report
+    from n2ldiff.seeds import parse_seeds
 
     config = BenchmarkConfig(
         data=data,
         layout=layout,
         out=out,
         methods=[m.strip() for m in methods.split(",") if m.strip()],
-        seeds=seeds,
+        seeds=parse_seeds(seeds),
         split=split,
         model=model,
         sampler=sampler,
@@ -66,7 +68,7 @@ def benchmark(
         figures=figures,
         device=device,
     )
-    result = run_benchmark(config, log=lambda msg: console.print(msg, highlight=False))
+    result = run_benchmark(config, log=lambda msg: console.print(msg, highlight=False), progress=progress)
     paths = write_report(result)
     for what, path in paths.items():
         console.print(f"{what}: {path}", highlight=False)
