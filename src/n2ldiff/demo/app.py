@@ -1,7 +1,7 @@
 """The ``n2ldiff demo`` page: layout only.
 
 The page reads uploads with ``n2ldiff.data.io.read_image`` and runs everything through
-``n2ldiff.demo.results.compare`` (the pipeline's ``method`` and the baselines registry, as the CLI does);
+``n2ldiff.demo.results.compare`` (the engine and method loader of ``n2ldiff.inference``, as the CLI does);
 views and downloads come from ``n2ldiff.demo.results`` too. Gradio is imported here only, and with
 analytics off: the page works without a network connection (no share links, no CDN fonts).
 """
@@ -114,9 +114,10 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
                 sampler=sampler,
                 steps=int(steps),
                 progress=lambda done, total, desc: progress((done, total), desc=desc, unit="images"),
+                out_dir=tempfile.mkdtemp(dir=work_root, prefix="run-"),
             )
             seconds = time.perf_counter() - t0
-            saved = R.save_results(results, tempfile.mkdtemp(dir=work_root, prefix="run-"))
+            saved = R.save_results(results)
         except N2LDiffError as err:
             raise gr.Error(str(err)) from None
         side, bright, zoom = [], [], []
@@ -164,7 +165,7 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
                         example_labels=[p.stem for p in examples],
                     )
                 seeds = gr.Textbox(
-                    value=R.DEFAULT_SEEDS,
+                    value=R.DEFAULT_SEEDS_TEXT,
                     label="Seeds",
                     info="Whole numbers, comma separated",
                     elem_id="n2l-seeds",
