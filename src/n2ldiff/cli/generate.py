@@ -6,20 +6,21 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import app, console, user_errors
+from n2ldiff.cli.app import SAMPLER_HELP, app, console, progress_option, seeds_option, user_errors
+from n2ldiff.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_TILE_SIZE
 
-SEEDS_HELP = "One output per input per seed (name_s<seed>.png)."
 
-
-def _run(method, inputs: list[str], out: Path, seeds: list[int], **options) -> None:
+def _run(method, inputs: list[str], out: Path, seeds: list[str] | None, **options) -> None:
     from n2ldiff.data.io import collect_inputs
     from n2ldiff.inference.runner import run_jobs
+    from n2ldiff.seeds import parse_seeds
 
+    seed_list = parse_seeds(seeds)
     files = collect_inputs(inputs, exclude=[out])
-    console.print(f"{len(files)} input image(s) x {len(seeds)} seed(s) with {method.name} {method.settings}")
-    summary = run_jobs(files, out, seeds, method, **options)
-    for failure in summary.failed:
-        console.print(f"[red]failed[/] {failure}", highlight=False)
+    console.print(f"{len(files)} input image(s) x {len(seed_list)} seed(s) with {method.name} {method.settings}")
+    summary = run_jobs(files, out, seed_list, method, **options)
+    for line in summary.failure_lines():
+        console.print(f"[red]failed[/] {line}", highlight=False)
     console.print(summary.describe(), highlight=False)
     if summary.exit_code:
         raise typer.Exit(summary.exit_code)
@@ -31,19 +32,21 @@ def generate(
     inputs: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     model: Path | None = typer.Option(None, help="Model directory (default: the shipped default model)."),
-    seeds: list[int] = typer.Option([3407], "--seeds", "-s", help=SEEDS_HELP),
-    sampler: str | None = typer.Option(None, help="ddpm | ddim | dpm-solver++ (default: the model's)."),
+    seeds: list[str] | None = seeds_option(),
+    sampler: str | None = typer.Option(None, help=SAMPLER_HELP),
     steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
     eta: float | None = typer.Option(None, help="DDIM stochasticity (0 = deterministic)."),
     start: str | None = typer.Option(None, help="center+noise (default) or center (the original's)."),
     batch_size: int = typer.Option(1, help="Images of equal size sampled together."),
-    tile_size: int = typer.Option(768, help="Larger images run in overlapping tiles of this size (bounds memory)."),
+    tile_size: int = typer.Option(
+        DEFAULT_TILE_SIZE, help="Larger images run in overlapping tiles of this size (bounds memory)."
+    ),
     device: str = typer.Option("auto", help="cpu | cuda | auto."),
     image_format: str = typer.Option("png", "--format", help="png | jpg."),
-    jpeg_quality: int = typer.Option(95, help="JPEG quality when --format jpg."),
+    jpeg_quality: int = typer.Option(DEFAULT_JPEG_QUALITY, help="JPEG quality when --format jpg."),
     resume: bool = typer.Option(False, "--resume", help="Skip outputs already complete."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = progress_option(),
 ) -> None:
     """Turn normal-light photos into realistic low-light ones with N2LDiff."""
     from n2ldiff.inference.methods import load_method
@@ -69,12 +72,12 @@ def simulate(
     inputs: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
     method: str = typer.Option("lv-random-noise", help="A physics baseline (see --list)."),
-    seeds: list[int] = typer.Option([3407], "--seeds", "-s", help=SEEDS_HELP),
+    seeds: list[str] | None = seeds_option(),
     image_format: str = typer.Option("png", "--format", help="png | jpg."),
-    jpeg_quality: int = typer.Option(95, help="JPEG quality when --format jpg."),
+    jpeg_quality: int = typer.Option(DEFAULT_JPEG_QUALITY, help="JPEG quality when --format jpg."),
     resume: bool = typer.Option(False, "--resume", help="Skip outputs already complete."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
-    progress: bool = typer.Option(True, "--progress/--no-progress"),
+    progress: bool = progress_option(),
 ) -> None:
     """Darken photos with a physics simulator: lv-grid-*, lv-random, lv-random-noise, unprocess, dark-isp."""
     from n2ldiff.inference.methods import load_method
