@@ -21,6 +21,7 @@ import torch
 
 from n2ldiff.config import DiffusionConfig
 from n2ldiff.data.io import to_tensor
+from n2ldiff.defaults import DEFAULT_TILE_SIZE
 from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range, to_model_range
 from n2ldiff.diffusion.samplers import make_sampler, sample_loop
@@ -67,7 +68,7 @@ class LowLightPipeline:
         model: N2LDiff,
         device: str | torch.device = "auto",
         weights_sha256: str | None = None,
-        tile_size: int = 768,
+        tile_size: int = DEFAULT_TILE_SIZE,
         tile_overlap: int = 64,
     ) -> None:
         self.device = resolve_device(device)
