@@ -78,3 +78,44 @@ def test_simulate_uses_the_same_engine(tmp_path):
     assert low.shape == normal.shape and low.mean() < normal.mean()
     unknown = CliRunner().invoke(app, ["simulate", str(photos), "--out", str(out), "--method", "nope"])
     assert unknown.exit_code == 2 and "unknown baseline" in unknown.output
+
+
+def test_shared_options_and_registry_help():
+    from n2ldiff.diffusion.samplers import SAMPLERS
+
+    runner = CliRunner()
+    for command in ("generate", "simulate", "benchmark", "build-voc"):
+        result = runner.invoke(app, [command, "--help"], terminal_width=200)
+        assert result.exit_code == 0, result.output
+        assert "--seeds" in result.output and "--no-progress" in result.output and "--quiet" not in result.output
+        assert "3407" in result.output  # one default seed everywhere
+        if command != "simulate":
+            assert all(name in result.output for name in SAMPLERS) and "{samplers}" not in result.output
+
+
+def test_the_command_line_starts_without_torch():
+    code = "import sys, n2ldiff.cli; assert 'torch' not in sys.modules, 'the CLI imports torch at start'"
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_a_folder_in_use_and_a_resume_with_other_settings_are_refused(tiny_model_dir, tmp_path):
+    from n2ldiff.files import folder_lock
+
+    photos = make_photos(tmp_path / "photos")
+    (photos / "broken.png").unlink()
+    out = tmp_path / "out"
+    runner = CliRunner()
+    base = ["generate", str(photos), "--out", str(out), "--model", str(tiny_model_dir), "--no-progress"]
+    first = runner.invoke(app, spread_multi_value_options([*base, "--seeds", "1,2"]))
+    assert first.exit_code == 0, first.output
+    assert sorted(p.name for p in out.glob("*.png")) == ["a_s1.png", "a_s2.png", "b_s1.png", "b_s2.png"]
+
+    with folder_lock(out):  # another run is using the folder
+        busy = runner.invoke(app, [*base, "--seeds", "1", "--resume"])
+    assert busy.exit_code == 2 and "in use by another n2ldiff run" in busy.output
+
+    other = runner.invoke(app, [*base, "--seeds", "1", "--resume", "--steps", "2", "--sampler", "dpm-solver++"])
+    assert other.exit_code == 2 and "other settings" in other.output
+    assert "sampler 'ddim' -> 'dpm-solver++'" in other.output and "steps 3 -> 2" in other.output
+    same = runner.invoke(app, spread_multi_value_options([*base, "--seeds", "1", "2", "--resume"]))
+    assert same.exit_code == 0 and "written 0, skipped 4" in same.output
