@@ -12,7 +12,8 @@ import n2ldiff
 from n2ldiff.data.io import read_image
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.files import TEMP_SUFFIX
-from n2ldiff.inference.manifest import ManifestWriter, completed_outputs, read_manifest, run_info
+from n2ldiff.inference.engine import latest_records
+from n2ldiff.inference.manifest import ManifestWriter, read_manifest, run_info
 from n2ldiff.inference.runner import LowLightMethod, plan_outputs, run_jobs
 from tests.data.images import make_odd_images
 
@@ -232,3 +233,7 @@ def test_manifest_writer_recovers_from_truncated_line(tmp_path):
         assert completed_outputs(tmp_path) == {"a.png", "c.png"}
     info = run_info()
     assert info["n2ldiff_version"] == n2ldiff.__version__ and {"python", "platform", "time"} <= set(info)
+
+
+def completed_outputs(out_dir) -> set[str]:
+    return set(latest_records(read_manifest(out_dir)))

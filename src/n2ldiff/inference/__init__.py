@@ -5,8 +5,8 @@ turns a name into a ``LowLightMethod``; ``manifest`` reads and writes ``manifest
 the command line's bar. The padding and tiling helpers live in ``n2ldiff.tiling`` (re-exported here).
 """
 
-from n2ldiff.inference.engine import Failure, Job, RunEvent, RunSummary, run, select_jobs
-from n2ldiff.inference.manifest import ManifestWriter, completed_outputs, read_manifest, run_info
+from n2ldiff.inference.engine import Failure, Job, RunEvent, RunSummary, latest_records, run, select_jobs
+from n2ldiff.inference.manifest import ManifestWriter, read_manifest, run_info
 from n2ldiff.inference.methods import BaselineMethod, LowLightMethod, load_method
 from n2ldiff.inference.runner import plan_outputs, run_jobs
 from n2ldiff.tiling import (
@@ -31,8 +31,8 @@ __all__ = [
     "RunSummary",
     "SeamEnergy",
     "blend_window",
-    "completed_outputs",
     "crop_to",
+    "latest_records",
     "load_method",
     "pad_bottom_right",
     "pad_to_multiple",

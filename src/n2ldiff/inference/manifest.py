@@ -1,7 +1,8 @@
 """``manifest.jsonl``: one JSON object per written output, appended durably (flush + fsync per line).
 
 A run killed mid-write may leave a truncated last line; readers skip lines that are not valid JSON,
-and the writer starts a fresh line first, so a later ``--resume`` run appends cleanly.
+and the writer starts a fresh line first, so a later ``--resume`` run appends cleanly. Which outputs a
+manifest lists as complete is ``engine.latest_records(read_manifest(folder))``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-__all__ = ["MANIFEST_NAME", "ManifestWriter", "completed_outputs", "read_manifest", "run_info"]
+__all__ = ["MANIFEST_NAME", "ManifestWriter", "read_manifest", "run_info"]
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -93,8 +94,3 @@ def read_manifest(out_dir: str | Path) -> list[dict[str, Any]]:
             if isinstance(record, dict):
                 records.append(record)
     return records
-
-
-def completed_outputs(out_dir: str | Path) -> set[str]:
-    """Output paths (relative to ``out_dir``, POSIX style) recorded as complete in the manifest."""
-    return {str(r["output"]) for r in read_manifest(out_dir) if r.get("status", "ok") == "ok" and "output" in r}
