@@ -76,3 +76,33 @@ def tiny_model_dir(tmp_path_factory) -> Path:
         diffusion=DiffusionConfig(sampler="ddim", steps=3),
     )
     return N2LDiff(config).save_pretrained(tmp_path_factory.mktemp("models") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_v2_model_dir(tmp_path_factory) -> Path:
+    """A randomly initialised model with the default model's v2 options (exposure, noise-level head)."""
+    from n2ldiff.config import DiffusionConfig, ModelConfig, PipelineConfig
+    from n2ldiff.models.n2ldiff import N2LDiff
+
+    torch.manual_seed(0)
+    config = PipelineConfig(
+        model=ModelConfig(
+            base_channels=4,
+            channel_mults=(1, 2),
+            instance_norm=False,
+            upsample="resize-conv",
+            exposure_conditioning=True,
+            noise_level_head=True,
+        ),
+        diffusion=DiffusionConfig(
+            timesteps=1000,
+            prediction_type="preconditioned",
+            start_timestep=150,
+            timestep_spacing="geometric",
+            sampler="ddim",
+            eta=1.0,
+            steps=3,
+        ),
+        exposure_quantiles=(1.7, 2.5, 3.0, 5.0, 20.0),
+    )
+    return N2LDiff(config).save_pretrained(tmp_path_factory.mktemp("models") / "tiny_v2")

@@ -36,9 +36,9 @@ class Payload:
 def assert_reproduces_fixture(model_dir: Path, original_io, use_ema: bool = True) -> None:
     model = N2LDiff.from_pretrained(model_dir, use_ema=use_ema)
     with torch.no_grad():
-        center, feats = model.encode(original_io["input_normal"])
-        eps = model.denoise(original_io["x_t"], original_io["t"], original_io["input_normal"], feats)
-    torch.testing.assert_close(center, original_io["enc_center"], atol=1e-5, rtol=0)
+        encoding = model.encode(original_io["input_normal"])
+        eps = model.denoise(original_io["x_t"], original_io["t"], original_io["input_normal"], encoding)
+    torch.testing.assert_close(encoding.center, original_io["enc_center"], atol=1e-5, rtol=0)
     torch.testing.assert_close(eps, original_io["eps_pred"], atol=1e-5, rtol=0)
 
 

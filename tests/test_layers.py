@@ -20,6 +20,7 @@ LAYERS: list[tuple[str, ...]] = [
         "n2ldiff.files",
         "n2ldiff.config",
         "n2ldiff.defaults",
+        "n2ldiff.exposure",
         "n2ldiff.seeds",
         "n2ldiff.tiling",
     ),  # fmt: skip

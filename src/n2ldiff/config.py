@@ -26,6 +26,19 @@ class ModelConfig:
     channel_mults: tuple[int, ...] = (1, 2, 2, 4, 4, 8)
     weight_norm: bool = True
     instance_norm: bool = True
+    # "transposed": the original's 4x4 stride-2 transposed convolution (it leaves a 2-pixel checkerboard
+    # in the outputs); "resize-conv": nearest-neighbour x2 then a 3x3 convolution (no such pattern).
+    upsample: Literal["transposed", "resize-conv"] = "transposed"
+    # Condition both networks on the exposure ratio R = mean(normal) / mean(low) (an embedding of log R
+    # added in every residual block, like the time embedding).
+    exposure_conditioning: bool = False
+    # The encoder also predicts the per-pixel sensor-noise level of the low image (log std, per channel).
+    noise_level_head: bool = False
+    # How the encoder's head gives the center: "direct" (the original: the head output is the center) or
+    # "gain": a per-pixel, per-channel gain and offset applied to the normal image, center =
+    # normal * exp(g) / R + 0.1 b (a local tone and colour map). It keeps the photo's detail by
+    # construction and starts, at g = b = 0, as the normal image darkened by R.
+    center: Literal["direct", "gain"] = "direct"
 
     @property
     def size_multiple(self) -> int:
@@ -57,6 +70,12 @@ class DiffusionConfig:
     sampler: Literal["ddpm", "ddim", "dpm-solver++"] = "ddpm"
     steps: int = 100
     eta: float = 0.0
+    # The chain starts at this timestep instead of T - 1 (ResShift-style shortened chain): x_start is the
+    # center plus noise of that level. None = T - 1, the original.
+    start_timestep: int | None = None
+    # How the sampled timesteps are spread between the start and 0: "linear" in t (the original) or
+    # "geometric" in the noise std sqrt(1 - alpha-bar), dense near the clean end where sensor noise lives.
+    timestep_spacing: Literal["linear", "geometric"] = "linear"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +84,9 @@ class PipelineConfig:
 
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     diffusion: DiffusionConfig = dataclasses.field(default_factory=DiffusionConfig)
+    # Where ``exposure="auto"`` draws R from: quantiles (equally spaced probabilities, 0 to 1) of the
+    # training pairs' exposure ratios. Empty for models without exposure conditioning.
+    exposure_quantiles: tuple[float, ...] = ()
 
 
 def _convert(value: Any, tp: Any, where: str) -> Any:
@@ -212,6 +234,8 @@ class LossConfig:
     noise_weight: float = 0.1
     center_weight: float = 0.0
     center_choice: Literal["random", "encoder"] = "random"
+    # Models with a noise-level head: weight of the Gaussian NLL that trains it.
+    noise_level_weight: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)

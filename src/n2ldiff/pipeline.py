@@ -11,7 +11,6 @@ overlapping tiles, and draws noise from ``PositionalNoise`` so that an image's o
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
@@ -23,13 +22,15 @@ from n2ldiff.config import DiffusionConfig
 from n2ldiff.data.io import to_tensor
 from n2ldiff.defaults import DEFAULT_TILE_SIZE
 from n2ldiff.diffusion.noise import PositionalNoise
-from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range, to_model_range
-from n2ldiff.diffusion.samplers import make_sampler, sample_loop
-from n2ldiff.diffusion.schedule import Schedule
+from n2ldiff.diffusion.process import CenterShiftedDiffusion
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.exposure import Exposure
 from n2ldiff.files import sha256_file
 from n2ldiff.models.n2ldiff import N2LDiff
+from n2ldiff.sampling import SamplingSettings, sample
 from n2ldiff.tiling import tiled_apply
+
+__all__ = ["LowLightPipeline", "N2LDiffMethod", "SamplingSettings", "default_model_dir", "resolve_device"]
 
 
 def default_model_dir() -> Path:
@@ -47,19 +48,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return device
 
 
-@dataclasses.dataclass(frozen=True)
-class SamplingSettings:
-    """How to sample; defaults come from the model's ``config.json``."""
-
-    sampler: str
-    steps: int
-    eta: float = 0.0
-    start: str = "center+noise"
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
 class LowLightPipeline:
     """Generate low-light versions of normal-light images with a trained N2LDiff model."""
 
@@ -74,13 +62,7 @@ class LowLightPipeline:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.weights_sha256 = weights_sha256
-        diffusion_config = model.config.diffusion
-        self.diffusion = CenterShiftedDiffusion(
-            Schedule.cosine(diffusion_config.timesteps, diffusion_config.cosine_s).to(self.device),
-            clip_denoised=diffusion_config.clip_denoised,
-            prediction_type=diffusion_config.prediction_type,
-            sigma_data=diffusion_config.sigma_data,
-        )
+        self.diffusion = CenterShiftedDiffusion.from_config(model.config.diffusion).to(self.device)
         multiple = model.config.model.size_multiple
         if tile_size % multiple or tile_overlap >= tile_size:
             raise N2LDiffError(f"tile size must be a multiple of {multiple} and larger than the overlap")
@@ -109,6 +91,11 @@ class LowLightPipeline:
     def config(self) -> DiffusionConfig:
         return self.model.config.diffusion
 
+    @property
+    def takes_exposure(self) -> bool:
+        """Whether the model is conditioned on the exposure ratio R."""
+        return self.model.config.model.exposure_conditioning
+
     def settings(
         self,
         sampler: str | None = None,
@@ -117,35 +104,33 @@ class LowLightPipeline:
         start: str | None = None,
     ) -> SamplingSettings:
         """Resolve sampling options against the model's defaults (and validate them)."""
-        c = self.config
-        sampler = sampler or c.sampler
-        if steps is None:
-            steps = c.steps if sampler == c.sampler else (c.timesteps if sampler == "ddpm" else min(c.steps, 20))
-        settings = SamplingSettings(
-            sampler=sampler,
-            steps=steps,
-            eta=c.eta if eta is None else eta,
-            start=start or c.start,
-        )
-        make_sampler(settings.sampler, self.diffusion, settings.steps, settings.eta)  # validates
-        if settings.start not in ("center+noise", "center"):
-            raise N2LDiffError(f"unknown start {settings.start!r} (choose center+noise or center)")
-        return settings
+        return SamplingSettings.resolve(self.config, sampler, steps, eta, start)
+
+    def exposures(
+        self, images: torch.Tensor, seeds: Sequence[int], exposure: Exposure | str | float | None = None
+    ) -> list[float] | None:
+        """The exposure ratio R each row will be generated at (None for models without exposure input)."""
+        spec = Exposure.parse(exposure)
+        if not self.takes_exposure:
+            if spec.kind != "auto":
+                raise N2LDiffError("this model is not conditioned on the exposure; leave exposure at auto")
+            return None
+        quantiles = self.model.config.exposure_quantiles
+        return [spec.draw(image, seed, quantiles) for image, seed in zip(images, seeds, strict=True)]
 
     # ----------------------------------------------------------------------------------- sampling
     @torch.no_grad()
-    def sample_batch(self, normal: torch.Tensor, noise: PositionalNoise, settings: SamplingSettings) -> torch.Tensor:
+    def sample_batch(
+        self,
+        normal: torch.Tensor,
+        noise: PositionalNoise,
+        settings: SamplingSettings,
+        exposures: Sequence[float] | None = None,
+    ) -> torch.Tensor:
         """Sample one batch whose H and W are already multiples of the network stride. [0,1] -> [0,1]."""
         normal = normal.to(self.device, torch.float32)
-        center01, feats = self.model.encode(normal)
-        center = to_model_range(center01)
-        sampler = make_sampler(settings.sampler, self.diffusion, settings.steps, settings.eta)
-
-        def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.diffusion.shifted_noise_from_output(self.model.denoise(x, t, normal, feats), x, t, center)
-
-        x0 = sample_loop(denoise, sampler, center, noise, start=settings.start)
-        return from_model_range(x0)
+        exposure = None if exposures is None else torch.tensor(list(exposures), device=self.device)
+        return sample(self.model, self.diffusion, normal, noise, settings, exposure)
 
     @torch.no_grad()
     def generate(
@@ -156,9 +141,11 @@ class LowLightPipeline:
         steps: int | None = None,
         eta: float | None = None,
         start: str | None = None,
+        exposure: Exposure | str | float | Sequence[float] | None = None,
     ) -> torch.Tensor:
         """N x 3 x H x W in [0, 1] with one seed per row -> N x 3 x H x W low-light images in [0, 1].
 
+        ``exposure``: R as a number, a range ``"2:16"``, ``"auto"`` (None) or one number per row.
         Any H x W: padded by reflection to the stride and cropped back; images larger than the tile size
         are processed in overlapping tiles whose noise is cut from one image-wide noise field.
         """
@@ -167,11 +154,20 @@ class LowLightPipeline:
         if len(seeds) != images.shape[0]:
             raise N2LDiffError(f"{len(seeds)} seeds for {images.shape[0]} images")
         settings = self.settings(sampler, steps, eta, start)
+        exposures: list[float] | None
+        if isinstance(exposure, (list, tuple)):
+            if not self.takes_exposure:
+                raise N2LDiffError("this model is not conditioned on the exposure; leave exposure at auto")
+            if len(exposure) != images.shape[0]:
+                raise N2LDiffError(f"{len(exposure)} exposures for {images.shape[0]} images")
+            exposures = [float(Exposure.parse(float(v)).low or 0) for v in exposure]
+        else:
+            exposures = self.exposures(images, seeds, exposure)
         noise = PositionalNoise(seeds)
         multiple = self.model.config.model.size_multiple
 
         def run_tile(tile: torch.Tensor, offset: tuple[int, int]) -> torch.Tensor:
-            return self.sample_batch(tile, noise.at(offset), settings).to(tile.device)
+            return self.sample_batch(tile, noise.at(offset), settings, exposures).to(tile.device)
 
         out = tiled_apply(run_tile, images.to(torch.float32), self.tile_size, self.tile_overlap, multiple)
         return out.clamp(0, 1)
@@ -184,9 +180,12 @@ class LowLightPipeline:
         steps: int | None = None,
         eta: float | None = None,
         start: str | None = None,
+        exposure: Exposure | str | float | None = None,
     ) -> torch.Tensor | list[torch.Tensor]:
         """Accepts a PIL image, numpy array, tensor, or a list of them (sizes may differ).
 
+        ``exposure``: how much darker, R = mean(normal) / mean(low): a number (4 = two stops), a range
+        ``"2:16"`` (log-uniform per image and seed) or ``"auto"`` (the model's training distribution).
         Every image is generated once per seed. Returns N x 3 x H x W (one image or a batch; rows are
         image-major: image 0 with every seed, then image 1, ...) or, for a list of differently sized
         images, a list of such tensors (one per image).
@@ -194,7 +193,7 @@ class LowLightPipeline:
         seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
         if not seed_list:
             raise N2LDiffError("at least one seed is needed")
-        kwargs = {"sampler": sampler, "steps": steps, "eta": eta, "start": start}
+        kwargs = {"sampler": sampler, "steps": steps, "eta": eta, "start": start, "exposure": exposure}
         if isinstance(images, (list, tuple)):
             tensors = [to_tensor(im) for im in images]
             outs = [self(t, seed_list, **kwargs) for t in tensors]
@@ -207,9 +206,14 @@ class LowLightPipeline:
         rows = batch.repeat_interleave(len(seed_list), dim=0)
         return self.generate(rows, seed_list * batch.shape[0], **kwargs)
 
-    def method(self, **kwargs: Any) -> N2LDiffMethod:
+    def method(self, exposure: Exposure | str | float | None = None, **kwargs: Any) -> N2LDiffMethod:
         """This pipeline as a ``LowLightMethod`` for the file runner (generate/benchmark/build-voc)."""
-        return N2LDiffMethod(self, self.settings(**kwargs))
+        spec = Exposure.parse(exposure)
+        if spec.kind == "oracle" and not self.takes_exposure:
+            raise N2LDiffError("exposure oracle: this model is not conditioned on the exposure")
+        if spec.kind not in ("auto", "oracle"):
+            self.exposures(torch.zeros(1, 3, 1, 1), [0], spec)  # validates against the model
+        return N2LDiffMethod(self, self.settings(**kwargs), spec)
 
 
 class N2LDiffMethod:
@@ -217,18 +221,32 @@ class N2LDiffMethod:
 
     name = "n2ldiff"
 
-    def __init__(self, pipeline: LowLightPipeline, settings: SamplingSettings) -> None:
+    def __init__(
+        self, pipeline: LowLightPipeline, settings: SamplingSettings, exposure: Exposure | None = None
+    ) -> None:
         self.pipeline = pipeline
         self.sampling = settings
+        self.exposure = exposure or Exposure("auto")
 
     @property
     def settings(self) -> dict[str, Any]:
-        return self.sampling.as_dict()
+        out = self.sampling.as_dict()
+        if self.pipeline.takes_exposure:
+            out["exposure"] = str(self.exposure)
+        return out
 
     @property
     def weights_sha256(self) -> str | None:
         return self.pipeline.weights_sha256
 
-    def __call__(self, images: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+    def exposures(self, images: torch.Tensor, seeds: list[int]) -> list[float] | None:
+        """R per row under this method's exposure setting (recorded in manifests)."""
+        return self.pipeline.exposures(images, seeds, self.exposure)
+
+    def __call__(
+        self, images: torch.Tensor, seeds: list[int], exposures: Sequence[float] | None = None
+    ) -> torch.Tensor:
+        """``exposures``: one R per row, overriding the method's setting (the benchmark's oracle)."""
         s = self.sampling
-        return self.pipeline.generate(images, seeds, s.sampler, s.steps, s.eta, s.start)
+        exposure: Any = list(exposures) if exposures is not None else self.exposure
+        return self.pipeline.generate(images, seeds, s.sampler, s.steps, s.eta, s.start, exposure)

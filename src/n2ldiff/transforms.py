@@ -5,7 +5,10 @@
     >>> low = to_low(normal_image)                       # 3 x H x W tensor in [0, 1], new noise per call
 
 Drop it into a torch ``Dataset`` that yields normal-light images (e.g. to train an enhancer on fresh
-synthetic pairs every epoch). Each call draws a new seed from the transform's own generator, mixed with
+synthetic pairs every epoch). Cost: one encoder pass plus the sampler's steps (4 with the default model),
+about 0.1 s per 256 x 256 image and 1-2 s per 600 x 400 image on a 2-core CPU; for large training runs
+pre-generate pairs with ``n2ldiff generate`` (or ``build-voc``) instead.
+Each call draws a new seed from the transform's own generator, mixed with
 the DataLoader worker's seed, so workers do not repeat each other.
 """
 
@@ -31,8 +34,11 @@ class RandomLowLight:
         device: str = "cpu",
         return_pair: bool = False,
         pipeline: Any = None,
+        exposure: Any = "auto",
     ) -> None:
+        """``exposure``: R per call, a number, a range ``"2:16"`` or ``"auto"`` (see ``n2ldiff.exposure``)."""
         self.model = model
+        self.exposure = exposure
         self.sampler = sampler
         self.steps = steps
         self.device = device
@@ -65,5 +71,6 @@ class RandomLowLight:
         if normal.ndim == 4:
             raise ValueError("RandomLowLight transforms one image (3 x H x W) at a time")
         self.last_seed = self._next_seed()
-        low = self.pipeline.generate(normal[None], [self.last_seed], self.sampler, self.steps)[0].to(normal.device)
+        rows = self.pipeline.generate(normal[None], [self.last_seed], self.sampler, self.steps, exposure=self.exposure)
+        low = rows[0].to(normal.device)
         return (low, normal) if self.return_pair else low

@@ -131,3 +131,22 @@ def test_sice_pairs_shared_data(shared_dir):
     assert len(train) == 171 and len(test) == 34
     assert not {p.name for p in train} & {p.name for p in test}
     assert all(p.low_path.parent.name == "low" and p.normal_path.name == p.low_path.name for p in train)
+
+
+def test_frames_layout_pairs_every_darker_frame_with_its_scene_normal(tmp_path):
+    rows = ["scene,file,split,mean_lum,clip_frac_ge250,role,normal_over_frame_lum"]
+    for scene, split in (("s1", "train"), ("s2", "test")):
+        (tmp_path / scene).mkdir()
+        for name, role, ratio in (("1", "other", 8.0), ("2", "low", 3.0), ("3", "other", 1.2), ("4", "normal", 1.0)):
+            Image.new("RGB", (8, 8), (10, 10, 10)).save(tmp_path / scene / f"{name}.jpg")
+            rows.append(f"{scene},{scene}/{name}.jpg,{split},0.1,0,{role},{ratio}")
+    (tmp_path / "frames.csv").write_text("\n".join(rows) + "\n")
+    train = find_pairs(tmp_path, "frames", split="train")
+    # Frames 1 and 2 are darker than 1/0.6 of the normal; frame 3 (1.2x) is not low light.
+    assert [p.name for p in train] == ["s1_1", "s1_2"]
+    assert all(p.normal_path == tmp_path / "s1" / "4.jpg" for p in train)
+    assert len(find_pairs(tmp_path, "frames")) == 4
+    assert [p.name for p in find_pairs(tmp_path, "frames", split="test")] == ["s2_1", "s2_2"]
+    (tmp_path / "s2" / "1.jpg").unlink()
+    with pytest.raises(N2LDiffError, match="missing"):
+        find_pairs(tmp_path, "frames")

@@ -135,6 +135,20 @@ def test_compare_rejects_bad_options_before_work(pipeline, photo, kwargs, messag
     assert calls == [] and not (tmp_path / "out").exists()
 
 
+def test_compare_exposure_reaches_n2ldiff_and_is_recorded(tiny_v2_model_dir, photo, tmp_path):
+    """The demo's exposure slider: R goes to n2ldiff (not to the baselines) and each result records it."""
+    from n2ldiff.pipeline import LowLightPipeline
+
+    pipe = LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu")
+    methods = [R.N2LDIFF, "lv-random"] if R.baseline_names() else [R.N2LDIFF]
+    results = R.compare(pipe, [("p", photo)], [3], methods, exposure=4.0, out_dir=tmp_path / "four")
+    torch.testing.assert_close(results[0].image, pipe(photo.rgb, seeds=[3], exposure=4.0)[0])
+    assert results[0].exposure == 4.0 and results[0].settings["exposure"] == "4"
+    assert all(r.exposure is None for r in results[1:])
+    auto = R.compare(pipe, [("p", photo)], [3], [R.N2LDIFF], exposure="auto", out_dir=tmp_path / "auto")
+    assert auto[0].exposure == round(pipe.exposures(photo.rgb[None], [3])[0], 4)
+
+
 def test_compare_without_a_model_still_runs_baselines(photo, tmp_path):
     pytest.importorskip("n2ldiff.baselines.registry")
     assert len(R.compare(None, [("p", photo)], [1], ["dark-isp"], out_dir=tmp_path)) == 1

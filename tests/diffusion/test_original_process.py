@@ -49,8 +49,8 @@ def test_p_sample_with_our_network(tiny_model, original_io):
     normal = original_io["input_normal"]
     t = torch.full((2,), 37, dtype=torch.long)
     with torch.no_grad():
-        _, feats = tiny_model.encode(normal)
-        eps = tiny_model.denoise(original_io["psample_x_t"], t, normal, feats)
+        encoding = tiny_model.encode(normal)
+        eps = tiny_model.denoise(original_io["psample_x_t"], t, normal, encoding)
     torch.testing.assert_close(eps, original_io["psample_eps_pred"], atol=1e-5, rtol=0)
 
 
@@ -69,11 +69,11 @@ def test_full_original_sampler(tiny_model, original_io):
     states: dict[int, torch.Tensor] = {}
     sampler = DDPMSampler(diffusion)
     with torch.no_grad():
-        center, feats = tiny_model.encode(normal)
+        encoding = tiny_model.encode(normal)
         out = sample_loop(
-            lambda x, t: tiny_model.denoise(x, t, normal, feats),
+            lambda x, t: diffusion.predict_x0(x, t, tiny_model.denoise(x, t, normal, encoding)),
             sampler,
-            to_model_range(center),
+            to_model_range(encoding.center),
             ReplayNoise(original_sampler_noise(original_io), first_draw=1),
             start="center",
             callback=lambda i, x: states.__setitem__(sampler.timesteps[i], x.clone()),

@@ -28,15 +28,24 @@ def make_diffusion(clip: bool = True) -> CenterShiftedDiffusion:
     return CenterShiftedDiffusion(Schedule.cosine(100), clip_denoised=clip)
 
 
-def toy_denoiser(diffusion: CenterShiftedDiffusion, center: torch.Tensor):
+def toy_noise_predictor(diffusion: CenterShiftedDiffusion, center: torch.Tensor):
     """A smooth, t-dependent stand-in network that predicts a shifted noise."""
 
-    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def predict(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         r = x - center
         eps = torch.tanh(0.7 * r + 0.05 * t.float().reshape(-1, 1, 1, 1) / 100)
         return diffusion.shifted_noise(eps, t, center)
 
-    return denoise
+    return predict
+
+
+def as_x0(diffusion: CenterShiftedDiffusion, predict_noise):
+    """The samplers consume x0 predictions: convert a shifted-noise network once, as the pipeline does."""
+    return lambda x, t: diffusion.x0_from_output(predict_noise(x, t), x, t, None)
+
+
+def toy_denoiser(diffusion: CenterShiftedDiffusion, center: torch.Tensor):
+    return as_x0(diffusion, toy_noise_predictor(diffusion, center))
 
 
 @pytest.fixture()
@@ -74,9 +83,11 @@ def test_ddim_matches_diffusers_on_the_residual_process(center):
     """Our DDIM on x equals diffusers' DDIMScheduler run on r = x - c, shifted back by c."""
     diffusers = pytest.importorskip("diffusers")
     diffusion = make_diffusion(clip=False)
-    denoise = toy_denoiser(diffusion, center)
+    predict_noise = toy_noise_predictor(diffusion, center)
     x_start = center + noise_draws(1)[0]
-    ours = sample_loop(denoise, DDIMSampler(diffusion, 100), center, ReplayNoise([x_start - center]))
+    ours = sample_loop(
+        as_x0(diffusion, predict_noise), DDIMSampler(diffusion, 100), center, ReplayNoise([x_start - center])
+    )
 
     scheduler = diffusers.DDIMScheduler(
         num_train_timesteps=100,
@@ -91,7 +102,7 @@ def test_ddim_matches_diffusers_on_the_residual_process(center):
     r = x_start - center
     for t in scheduler.timesteps:
         t_batch = torch.full((SHAPE[0],), int(t), dtype=torch.long)
-        eps = denoise(r + center, t_batch) - diffusion.shifted_noise(torch.zeros_like(r), t_batch, center)
+        eps = predict_noise(r + center, t_batch) - diffusion.shifted_noise(torch.zeros_like(r), t_batch, center)
         out = scheduler.step(eps, int(t), r, eta=0.0)
         r, r0 = out.prev_sample, out.pred_original_sample
     torch.testing.assert_close(ours, r0 + center, atol=1e-4, rtol=1e-4)
@@ -107,7 +118,7 @@ def gaussian_data_setup(mu: float = 0.3, s: float = 0.5):
         a = ab[t].reshape(-1, 1, 1, 1)
         r = x.double() - center
         eps = (1 - a).sqrt() * (r - a.sqrt() * mu) / (a * s**2 + 1 - a)
-        return diffusion.shifted_noise(eps.float(), t, center.float()).double()
+        return (x.double() - (1 - a).sqrt() * eps) / a.sqrt() - (1 - a.sqrt()) / a.sqrt() * center  # x0
 
     def exact(x_start):
         # Along the PF-ODE, (r_t - sqrt(ab) mu) / sqrt(ab s^2 + 1 - ab) is constant; then take E[r0 | r_t=0].
@@ -189,21 +200,64 @@ def test_make_sampler_rejects_bad_settings():
         make_sampler("ddim", diffusion, 10, eta=-1)
 
 
-@pytest.mark.parametrize("prediction_type", ["residual", "preconditioned"])
-def test_clean_image_predictions_round_trip_through_the_shifted_noise(center, prediction_type):
-    """A network predicting (a function of) x0 - c drives the samplers like one predicting the shifted noise."""
+@pytest.mark.parametrize("prediction_type", ["epsilon", "residual", "preconditioned"])
+def test_a_perfect_network_output_gives_back_x0(center, prediction_type):
+    """Each output parameterisation maps a perfect network's output to the true clean image."""
     diffusion = CenterShiftedDiffusion(Schedule.cosine(100), clip_denoised=False, prediction_type=prediction_type)
     gen = torch.Generator().manual_seed(5)
     residual = 0.3 * torch.randn(SHAPE, generator=gen)
-    x_t = center + torch.randn(SHAPE, generator=gen)
+    noise = torch.randn(SHAPE, generator=gen)
+    sigma = 0.01 + 0.1 * torch.rand(SHAPE, generator=gen)  # a per-pixel noise level map
     for step in (0, 10, 50, 99):
         t = torch.full((SHAPE[0],), step, dtype=torch.long)
         x0 = center + residual
-        output = diffusion.output_target(x0, x_t, t, center)  # what a perfect network outputs
-        torch.testing.assert_close(diffusion.residual_from_output(output, x_t, t, center), residual)
-        eps_shifted = diffusion.shifted_noise_from_output(output, x_t, t, center)
-        tol = 1e-3 if step == 99 else 1e-5  # at t = 99, sqrt(alpha-bar) ~ 5e-4 amplifies rounding
-        torch.testing.assert_close(diffusion.predict_x0(x_t, t, eps_shifted), x0, atol=tol, rtol=0)
+        x_t = diffusion.q_sample(x0, t, center, noise)
+        if prediction_type == "epsilon":
+            output = diffusion.shifted_noise(noise, t, center)
+        else:
+            output = diffusion.output_target(x0, x_t, t, center, sigma)
+        tol = 3e-3 if step == 99 and prediction_type == "epsilon" else 2e-5  # 1/sqrt(ab_99) ~ 2000x rounding
+        torch.testing.assert_close(diffusion.x0_from_output(output, x_t, t, center, sigma), x0, atol=tol, rtol=0)
+
+
+def test_spaced_timesteps_from_a_start_and_geometric():
+    schedule = Schedule.cosine(1000)
+    linear = spaced_timesteps(1000, 4, start=150)
+    assert linear == [150, 100, 50, 0]
+    geometric = spaced_timesteps(1000, 4, 150, "geometric", schedule.alphas_cumprod)
+    assert geometric[0] == 150 and geometric[-1] == 0 and geometric == sorted(set(geometric), reverse=True)
+    sigmas = (1 - schedule.alphas_cumprod.double()).sqrt()[geometric]
+    ratios = (sigmas[:-1] / sigmas[1:]).numpy()
+    np.testing.assert_allclose(ratios, ratios.mean(), rtol=0.15)  # equal steps in log sigma
+    assert len(set(spaced_timesteps(1000, 20, 30, "geometric", schedule.alphas_cumprod))) == 20
+    with pytest.raises(N2LDiffError):
+        spaced_timesteps(1000, 4, start=1000)
+    with pytest.raises(N2LDiffError):
+        spaced_timesteps(1000, 5, start=3)
+
+
+@pytest.mark.parametrize(("sampler", "steps"), [("ddim", 4), ("ddim", 1), ("ddim", 8)])
+def test_gaussian_prior_samples_have_the_predicted_noise_level(sampler, steps):
+    """With F = 0 the preconditioned denoiser is the exact posterior mean for r0 ~ N(0, s^2), so a shortened
+    chain plus the final posterior sample must give pixels with mean = center and std = s, for any s map."""
+    diffusion = CenterShiftedDiffusion(Schedule.cosine(1000), clip_denoised=False, prediction_type="preconditioned")
+    shape = (2, 3, 96, 96)
+    center = torch.linspace(-0.8, 0.0, math.prod(shape)).reshape(shape)
+    sigma = torch.where(torch.arange(96)[None, None, :, None] < 48, 0.004, 0.03).expand(shape).contiguous()
+    chosen = make_sampler(sampler, diffusion, steps, 1.0, start_timestep=150, spacing="geometric")
+
+    def denoise(x, t):
+        return diffusion.x0_from_output(torch.zeros_like(x), x, t, center, sigma)
+
+    out = sample_loop(denoise, chosen, center, PositionalNoise([7, 8]), noise_std=sigma)
+    residual = out - center
+    for rows, s in ((slice(0, 48), 0.004), (slice(48, 96), 0.03)):
+        part = residual[:, :, rows]
+        assert abs(float(part.mean())) < 0.05 * s
+        assert abs(float(part.std()) / s - 1) < 0.05
+    # Pixel noise, not blobs: 8x8 block means of the residual shrink like i.i.d. noise (1/8).
+    blocks = torch.nn.functional.avg_pool2d(residual[:, :, 48:], 8)
+    assert float(blocks.std() / residual[:, :, 48:].std()) < 0.2
 
 
 def test_preconditioning_is_identity_at_t0_and_center_at_T():

@@ -104,6 +104,69 @@ def test_jobs_with_preloaded_images_events_and_extra_fields(tmp_path):
     assert outputs["a_s1.png"].dtype == torch.float32  # the float result, before 8-bit rounding
 
 
+class DarkenBy(ToyMethod):
+    """A method that takes an exposure ratio: rows are divided by R (drawn as 2 + seed unless given)."""
+
+    name = "darken"
+
+    def __init__(self, exposure: str = "auto") -> None:
+        super().__init__()
+        self.settings = {"exposure": exposure}
+        self.given: list[list[float] | None] = []
+
+    def exposures(self, images, seeds):
+        return [2.0 + seed for seed in seeds]
+
+    def __call__(self, images, seeds, exposures=None):
+        self.given.append(None if exposures is None else list(exposures))
+        ratios = exposures if exposures is not None else self.exposures(images, seeds)
+        return torch.stack([image / r for image, r in zip(images, ratios, strict=True)])
+
+
+def test_exposure_is_recorded_per_output_and_given_per_job(tmp_path):
+    inputs = make_inputs(tmp_path / "in", n=2)
+    out = tmp_path / "out"
+    method = DarkenBy()
+    assert run_jobs(inputs, out, [1, 2], method, progress=False).ok
+    assert method.given == [None] * 4  # the method draws its own R
+    assert sorted((r["output"], r["exposure"]) for r in read_manifest(out)) == [
+        ("img0_s1.png", 3.0), ("img0_s2.png", 4.0), ("img1_s1.png", 3.0), ("img1_s2.png", 4.0),
+    ]  # fmt: skip
+    # methods without an exposure record None
+    assert {r["exposure"] for r in read_manifest(run_jobs(inputs, tmp_path / "toy", [1], ToyMethod(),
+                                                          progress=False).out_dir)} == {None}  # fmt: skip
+
+    # a job's own ratio (the benchmark's oracle) is passed to the method and recorded; on resume an output
+    # made at another ratio is made again
+    from n2ldiff.data.io import read_image
+
+    image = read_image(inputs[0])
+    folder = tmp_path / "oracle"
+
+    def jobs(ratio, where=folder):
+        return [Job("a", 1, where / "a_s1.png", "a_s1.png", image=image, exposure=ratio)]
+
+    oracle = DarkenBy("oracle")
+    assert run(jobs(5.0), oracle, folder).ok and oracle.given == [[5.0]]
+    assert read_manifest(folder)[-1]["exposure"] == 5.0
+    assert len(run(jobs(5.0), oracle, folder, mode="resume").skipped) == 1
+    again = run(jobs(6.5), oracle, folder, mode="resume")
+    assert len(again.written) == 1 and oracle.given[-1] == [6.5] and read_manifest(folder)[-1]["exposure"] == 6.5
+
+    # a method without an exposure cannot be given one: the output fails with the reason
+    failed = run(jobs(2.0, tmp_path / "none"), ToyMethod(), tmp_path / "none")
+    assert not failed.ok and "takes no exposure ratio" in failed.failed[0].reason
+
+
+def test_resume_refuses_another_exposure_setting(tmp_path):
+    inputs = make_inputs(tmp_path / "in", n=1)
+    out = tmp_path / "out"
+    run_jobs(inputs, out, [1], DarkenBy("4"), progress=False)
+    with pytest.raises(N2LDiffError, match=r"exposure '4' -> '2:16'"):
+        run_jobs(inputs, out, [1], DarkenBy("2:16"), resume=True, progress=False)
+    assert len(run_jobs(inputs, out, [1], DarkenBy("4"), resume=True, progress=False).skipped) == 1
+
+
 def test_identity_differences():
     record = {"method": "n2ldiff", "settings": {"sampler": "ddim", "steps": 6}, "weights_sha256": "a" * 64,
               "output": "x_s1.png"}  # fmt: skip

@@ -36,15 +36,16 @@ def test_encoder_matches_original(tiny_model, original_io):
 def test_denoiser_matches_original(tiny_model, original_io):
     feats = [original_io[f"enc_feat_{i:02d}"] for i in range(6)]
     with torch.no_grad():
-        eps = tiny_model.denoise(original_io["x_t"], original_io["t"], original_io["input_normal"], feats)
+        eps = tiny_model.denoiser(original_io["x_t"], original_io["t"], original_io["input_normal"], feats)
     torch.testing.assert_close(eps, original_io["eps_pred"], atol=1e-5, rtol=0)
 
 
 def test_encode_returns_the_denoiser_features(tiny_model, original_io):
     with torch.no_grad():
-        center, feats = tiny_model.encode(original_io["input_normal"])
-    assert len(feats) == 6
-    torch.testing.assert_close(feats[5], original_io["enc_feat_05"], atol=1e-3, rtol=1e-4)
+        encoding = tiny_model.encode(original_io["input_normal"])
+    assert len(encoding.features) == 6
+    assert encoding.log_noise_std is None and encoding.exposure_emb is None
+    torch.testing.assert_close(encoding.features[5], original_io["enc_feat_05"], atol=1e-3, rtol=1e-4)
 
 
 def _layout(name: str) -> list[dict]:

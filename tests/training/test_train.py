@@ -112,3 +112,37 @@ def test_ddp_two_cpu_processes_agree(shared_dir, tmp_path):
     assert [p.name for p in ranks] == ["rank0.txt", "rank1.txt"]
     assert ranks[0].read_text() == ranks[1].read_text()
     assert json.loads((out / "run.json").read_text())["global_step"] == 4
+
+
+V2_OVERRIDES = {
+    "model.instance_norm": False,
+    "model.upsample": "resize-conv",
+    "model.exposure_conditioning": True,
+    "model.noise_level_head": True,
+    "diffusion.timesteps": 1000,
+    "diffusion.start_timestep": 150,
+    "diffusion.timestep_spacing": "geometric",
+    "diffusion.prediction_type": "preconditioned",
+    "diffusion.eta": 1.0,
+    "loss.noise_level_weight": 0.1,
+}
+
+
+def test_v2_objective_trains_on_frames_and_stores_the_exposure_distribution(shared_dir, tmp_path):
+    """The default model's recipe (noise-level head, exposure, frames layout) on the tiny network."""
+    out = tmp_path / "v2"
+    overrides = dict(V2_OVERRIDES, **{"data.root": str(shared_dir / "data" / "sice_frames"), "data.layout": "frames"})
+    config = load_train_config(TINY, {"output_dir": str(out), **overrides})
+    model_dir = train(config)
+    metrics = (out / "logs" / "metrics.csv").read_text()
+    assert "train/noise_nll" in metrics and "train/denoise" in metrics and "val/psnr" in metrics
+    saved = json.loads((model_dir / "config.json").read_text())
+    quantiles = saved["exposure_quantiles"]
+    assert len(quantiles) == 21 and quantiles == sorted(quantiles)
+    assert quantiles[0] > 1.5 and quantiles[-1] < 30  # the train frames' R range is 1.7-27
+    from n2ldiff.pipeline import LowLightPipeline
+
+    pipe = LowLightPipeline.from_pretrained(model_dir, device="cpu")
+    normal = torch.rand(1, 3, 24, 24)
+    assert pipe(normal, seeds=[1], exposure=4).shape == (1, 3, 24, 24)
+    assert quantiles[0] <= pipe.exposures(normal, [5])[0] <= quantiles[-1]

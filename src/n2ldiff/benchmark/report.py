@@ -29,6 +29,8 @@ from n2ldiff.metrics.realism import REAL_VS_REAL
 
 __all__ = ["markdown_tables", "result_to_dict", "summary_rows", "write_report"]
 
+ARTIFACT_MEASURES = ("checkerboard", "seed_noise_ratio", "blotch", "exposure_ratio")
+
 _NICE = {
     "nlf_distance": "NLF distance ↓",
     "tone_curve_distance": "tone-curve distance ↓",
@@ -75,6 +77,18 @@ def result_to_dict(result: BenchmarkResult) -> dict[str, Any]:
                 "summary": {m: g.summary(m) for m in ("psnr", "ssim", "lpips")},
                 "per_seed_per_image": {"psnr": g.psnr, "ssim": g.ssim, "lpips": g.lpips},
                 "diversity_per_image": g.diversity,
+                "artifacts": {
+                    "checkerboard_median": g.median("checkerboard"),
+                    "seed_noise_ratio_median": g.median("seed_noise_ratio"),
+                    "blotch_median": g.median("blotch"),
+                    "exposure_ratio_median": g.median("exposure_ratio"),
+                    "per_image": {
+                        "checkerboard": g.checkerboard,
+                        "seed_noise_ratio": g.seed_noise_ratio,
+                        "blotch": g.blotch,
+                        "exposure_ratio": g.exposure_ratio,
+                    },
+                },
             }
         )
     stats = []
@@ -120,6 +134,8 @@ def summary_rows(result: BenchmarkResult) -> list[dict[str, Any]]:
                 s["mean"], s["std"], s["seed_std"],
             )  # fmt: skip
         row["seconds_per_image"] = g.seconds_per_image if g is not None else math.nan
+        for measure in ARTIFACT_MEASURES:
+            row[f"{measure}_median"] = g.median(measure) if g is not None else math.nan
         for st in result.statistics:
             mean, std = st.mean_std(name) if name in st.values else (math.nan, math.nan)
             row[f"{st.name}_mean"], row[f"{st.name}_std"] = mean, std
@@ -185,6 +201,23 @@ def markdown_tables(result: BenchmarkResult) -> str:
                 else f"{_fmt(sp['seed_std'], 2)} / {_fmt(ss['seed_std'], 3)} / {_fmt(sl['seed_std'], 3)}"
             )  # fmt: skip
         cells.append(_fmt(g.seconds_per_image, 3))
+        lines.append("| " + " | ".join(cells) + " |")
+
+    lines += [
+        "",
+        "**Artifacts and seed variation** (medians over images; metrics/artifacts.py): checkerboard = "
+        "Nyquist peak / outer-band median of the high-passed gray spectrum (real photos ~1.3-2, <= 4 wanted); "
+        "seed / real noise = per-pixel std across seeds over the real low image's noise in regions flat in the "
+        "normal image (0.67-1.5 wanted); blotch = std of the 8x8-averaged difference of two seeds over its "
+        "full-resolution std (pixel noise 0.125, <= 0.35 wanted); R = measured mean(normal) / mean(output)",
+        "",
+        "| row | checkerboard ↓ | seed / real noise | blotch ↓ | R |",
+        "|---|---|---|---|---|",
+    ]
+    for g in [g for g in result.groups if g.kind == "control"] + [g for g in result.groups if g.kind == "method"]:
+        cells = [_label_name(g.name, g.kind)] + [
+            _fmt(g.median(m), d) for m, d in zip(ARTIFACT_MEASURES, (2, 2, 3, 2), strict=True)
+        ]
         lines.append("| " + " | ".join(cells) + " |")
 
     lines += [

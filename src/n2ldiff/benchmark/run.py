@@ -39,6 +39,15 @@ normal image scaled by the real low image's mean brightness, no noise; an oracle
 noise-free darkening). ``assess_distance`` labels a statistic informative only if it separates both
 negative controls from real-vs-real (and scores them worse); only informative statistics rank the
 methods. ``diversity`` (mean pairwise LPIPS over seeds) has no real reference and is descriptive.
+
+Exposure (``n2ldiff.exposure``): ``exposures`` gives one n2ldiff row per setting: ``auto`` is the row
+``n2ldiff``, any other the row ``n2ldiff@<setting>``; ``oracle`` gives each pair's own real exposure ratio
+R = mean(normal) / mean(real low) to the model (through the engine's per-job ``exposure``; the ratios are
+recorded in results.json as ``oracle_exposures`` and per output in the cache manifests).
+
+Artifact measures (``metrics.artifacts``, medians over images, also for the ``real low`` control row):
+the checkerboard ratio and the measured R of the first seed's output; with two or more seeds the
+seed-to-real noise ratio and the blotch ratio.
 """
 
 from __future__ import annotations
@@ -59,11 +68,13 @@ from n2ldiff.data.io import LoadedImage, read_image
 from n2ldiff.data.layouts import LAYOUTS, ImagePair, find_pairs
 from n2ldiff.defaults import DEFAULT_SEEDS
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.exposure import Exposure, exposure_ratio
 from n2ldiff.inference.engine import Job, latest_records
 from n2ldiff.inference.engine import run as run_engine
 from n2ldiff.inference.manifest import read_manifest, run_info
 from n2ldiff.inference.methods import N2LDIFF, load_method
 from n2ldiff.inference.progress import ProgressBar
+from n2ldiff.metrics.artifacts import blotch_ratio, checkerboard_ratio, seed_noise_ratio
 from n2ldiff.metrics.fidelity import LPIPS, pad_or_crop_to_multiple, psnr, ssim
 from n2ldiff.metrics.realism import (
     DARK_CLEAN,
@@ -111,6 +122,9 @@ class BenchmarkConfig:
     methods: Sequence[str] = DEFAULT_METHODS
     seeds: Sequence[int] = DEFAULT_SEEDS
     split: str | None = "test"
+    # n2ldiff rows: one per exposure setting ("auto" -> row "n2ldiff", "oracle" -> "n2ldiff@oracle": each
+    # pair's own real R, "4" -> "n2ldiff@4"). dark-clean always uses the real R.
+    exposures: Sequence[str] = ("auto",)
     model: Path | None = None
     sampler: str | None = None
     steps: int | None = None
@@ -139,6 +153,9 @@ class BenchmarkConfig:
                 setattr(self, name, Path(value))
         self.methods = list(self.methods)
         self.seeds = check_seeds(self.seeds)
+        self.exposures = [str(Exposure.parse(e)) for e in self.exposures]
+        if not self.exposures or len(set(self.exposures)) != len(self.exposures):
+            raise N2LDiffError(f"exposures must be distinct and at least one, got {self.exposures}")
         if self.layout not in LAYOUTS:
             raise N2LDiffError(f"unknown dataset layout {self.layout!r} (use one of {', '.join(LAYOUTS)})")
         if not self.methods:
@@ -170,9 +187,19 @@ class GroupResult:
     ssim: list[list[float]] = field(default_factory=list)
     lpips: list[list[float]] = field(default_factory=list)
     diversity: list[float] = field(default_factory=list)  # per image (>= 2 seeds)
+    # Artifact measures per image (metrics/artifacts.py): first seed's output; seed ones need >= 2 seeds.
+    checkerboard: list[float] = field(default_factory=list)
+    seed_noise_ratio: list[float] = field(default_factory=list)
+    blotch: list[float] = field(default_factory=list)
+    exposure_ratio: list[float] = field(default_factory=list)  # measured R of the first seed's output
     seconds_per_image: float = math.nan
     settings: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str | None = None
+
+    def median(self, measure: str) -> float:
+        """Median over images of a per-image measure (nan when it was not measured)."""
+        values = [v for v in getattr(self, measure) if math.isfinite(v)]
+        return float(torch.tensor(values, dtype=torch.float64).median()) if values else math.nan
 
     def summary(self, metric: str) -> dict[str, float]:
         """mean over images and seeds, std over images (of seed means), std over seeds (of image means)."""
@@ -295,15 +322,22 @@ def _load_real_low(folder: Path, size_multiple: int, max_side: int | None) -> li
 
 
 def _method_outputs(
-    name: str, method: Any, scenes: Sequence[_Scene], config: BenchmarkConfig, progress: bool
+    name: str,
+    method: Any,
+    scenes: Sequence[_Scene],
+    config: BenchmarkConfig,
+    progress: bool,
+    exposures: Sequence[float] | None = None,
 ) -> tuple[list[list[Tensor]], list[float], int]:
-    """Every (scene, seed) output of one method through the engine's cache folder ``<cache>/<method>/``.
+    """Every (scene, seed) output of one row through the engine's cache folder ``<cache>/<row>/``.
 
-    Returns the outputs as cached (8 bits) per seed and scene, the method's seconds per output (recorded
-    when it was made) and how many were made now. A folder made with other settings is refused unless
-    ``config.resume`` is off (then everything is made again and earlier records are forgotten).
+    ``exposures``: one exposure ratio per scene given to the method (the oracle rows: each pair's real R;
+    an output cached at another R is made again). Returns the outputs as cached (8 bits) per seed and
+    scene, the method's seconds per output (recorded when it was made) and how many were made now. A
+    folder made with other settings is refused unless ``config.resume`` is off (then everything is made
+    again and earlier records are forgotten).
     """
-    folder = config.images_dir / name
+    folder = config.images_dir / name.replace(":", "-")  # n2ldiff@2:16 -> n2ldiff@2-16
     jobs = [
         Job(
             input=str(scene.image.path),
@@ -311,10 +345,11 @@ def _method_outputs(
             output=folder / f"{scene.name}_s{seed}.png",
             rel=f"{scene.name}_s{seed}.png",
             image=scene.image,
+            exposure=None if exposures is None else exposures[i],
             key=scene.name,
             fields={"scene": scene.name},
         )
-        for scene in scenes
+        for i, scene in enumerate(scenes)
         for seed in config.seeds
     ]
     with ProgressBar(name, enabled=progress) as bar:
@@ -506,9 +541,22 @@ def run_benchmark(
             _measure_scene(outs, scene, region[half], inception if with_features else None, device, m)
         return m
 
+    def artifacts(group: GroupResult, outs_by_seed: list[list[Tensor]]) -> None:
+        for i, scene in enumerate(scenes):
+            first = outs_by_seed[0][i]
+            group.checkerboard.append(checkerboard_ratio(first))
+            group.exposure_ratio.append(float(exposure_ratio(scene.normal, first)))
+            if len(outs_by_seed) >= 2:
+                stack = torch.stack([outs[i] for outs in outs_by_seed])
+                group.seed_noise_ratio.append(seed_noise_ratio(stack, scene.low, scene.normal))
+                group.blotch.append(blotch_ratio(outs_by_seed[0][i], outs_by_seed[1][i]))
+
     # --- controls (deterministic, seed-independent)
     real_rows = [[s.low] for s in scenes]
     measures[REAL_VS_REAL] = measure(real_rows)
+    real_group = GroupResult("real low", "control", settings={"control": "real low"})
+    artifacts(real_group, [[r[0] for r in real_rows]])
+    groups.append(real_group)
     reference = measure(real_rows, half=1, with_features=False)
     normal_rows = [[s.normal] for s in scenes]
     dark_rows = []
@@ -518,32 +566,48 @@ def run_benchmark(
     for name, rows in ((NORMAL, normal_rows), (DARK_CLEAN, dark_rows)):
         g = GroupResult(name, "control", settings={"control": name})
         paired(g, [[r[0] for r in rows]])
+        artifacts(g, [[r[0] for r in rows]])
         groups.append(g)
         measures[name] = measure(rows)
         examples[name] = [rows[i][0] for i in example_idx]
 
     # --- methods
     run_methods: dict[str, Any] = {}
+    oracle = [float(exposure_ratio(s.normal, s.low)) for s in scenes]
+    rows_to_run: list[tuple[str, str, str]] = []  # (row name, method, exposure)
     for name in names:
-        method = load_method(name, config.model, config.device, config.sampler, config.steps)
+        if name != N2LDIFF:
+            rows_to_run.append((name, name, "auto"))
+            continue
+        for exposure in config.exposures:
+            rows_to_run.append((N2LDIFF if exposure == "auto" else f"{N2LDIFF}@{exposure}", name, exposure))
+    for name, method_name, exposure in rows_to_run:
+        use_oracle = exposure == "oracle"
+        if method_name == N2LDIFF:
+            method = load_method(N2LDIFF, config.model, config.device, config.sampler, config.steps, exposure=exposure)
+        else:
+            method = load_method(name)
+        method_settings = dict(method.settings)
         settings = {
             "method": name,
-            "settings": method.settings,
+            "settings": method_settings,
             "weights_sha256": method.weights_sha256,
             "size_multiple": config.size_multiple,
             "max_side": config.max_side,
         }
         run_methods[name] = settings
-        outs_by_seed, times, n_new = _method_outputs(name, method, scenes, config, progress)
+        row_exposures = oracle if use_oracle else None
+        outs_by_seed, times, n_new = _method_outputs(name, method, scenes, config, progress, row_exposures)
         finite = [t for t in times if math.isfinite(t)]
         g = GroupResult(
             name,
             "method",
             seconds_per_image=sum(finite) / len(finite) if finite else math.nan,
-            settings=method.settings,
+            settings=method_settings,
             weights_sha256=method.weights_sha256,
         )
         paired(g, outs_by_seed)
+        artifacts(g, outs_by_seed)
         per_scene = [[outs_by_seed[si][i] for si in range(len(config.seeds))] for i in range(len(scenes))]
         if len(config.seeds) >= 2:
             for outs in per_scene:
@@ -555,7 +619,9 @@ def run_benchmark(
         groups.append(g)
         say(
             f"{name}: PSNR {g.summary('psnr')['mean']:.2f}  SSIM {g.summary('ssim')['mean']:.3f}  "
-            f"LPIPS {g.summary('lpips')['mean']:.3f}  {g.seconds_per_image:.3f} s/image "
+            f"LPIPS {g.summary('lpips')['mean']:.3f}  checkerboard {g.median('checkerboard'):.2f}  "
+            f"seed/real noise {g.median('seed_noise_ratio'):.2f}  blotch {g.median('blotch'):.3f}  "
+            f"{g.seconds_per_image:.3f} s/image "
             f"({n_new} new, {len(times) - n_new} cached)"
         )
 
@@ -585,6 +651,7 @@ def run_benchmark(
             "config": config.as_dict(),
             "seeds": list(config.seeds),
             "methods": run_methods,
+            "oracle_exposures": dict(zip([sc.name for sc in scenes], [round(r, 4) for r in oracle], strict=True)),
             "n_scenes": len(scenes),
             "n_subsets": n_subsets,
             "skipped_pairs": skipped,

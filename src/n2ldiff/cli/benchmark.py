@@ -22,6 +22,12 @@ def benchmark(
         "lv-random-noise, unprocess, dark-isp.",
     ),
     seeds: list[str] | None = seeds_option(),
+    exposure: list[str] = typer.Option(
+        ["auto"],
+        "--exposure",
+        help="n2ldiff's exposure ratio R: auto, oracle (each pair's real R), a number or a range; repeat "
+        "for one n2ldiff row per setting (n2ldiff, n2ldiff@oracle, ...).",
+    ),
     model: Path | None = typer.Option(None, help="n2ldiff model directory (default: the shipped model)."),
     sampler: str | None = typer.Option(None, help=SAMPLER_HELP),
     steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
@@ -51,6 +57,7 @@ def benchmark(
         out=out,
         methods=[m.strip() for m in methods.split(",") if m.strip()],
         seeds=parse_seeds(seeds),
+        exposures=exposure,
         split=split,
         model=model,
         sampler=sampler,

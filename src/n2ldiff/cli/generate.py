@@ -9,6 +9,11 @@ import typer
 from n2ldiff.cli.app import SAMPLER_HELP, app, console, progress_option, seeds_option, user_errors
 from n2ldiff.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_TILE_SIZE
 
+EXPOSURE_HELP = (
+    "How much darker, R = mean(normal) / mean(low): a number (4 = two stops), a range 2:16 (drawn "
+    "log-uniformly per image and seed) or auto (the model's training distribution). Recorded per output."
+)
+
 
 def _run(method, inputs: list[str], out: Path, seeds: list[str] | None, **options) -> None:
     from n2ldiff.data.io import collect_inputs
@@ -37,6 +42,7 @@ def generate(
     steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
     eta: float | None = typer.Option(None, help="DDIM stochasticity (0 = deterministic)."),
     start: str | None = typer.Option(None, help="center+noise (default) or center (the original's)."),
+    exposure: str = typer.Option("auto", help=EXPOSURE_HELP),
     batch_size: int = typer.Option(1, help="Images of equal size sampled together."),
     tile_size: int = typer.Option(
         DEFAULT_TILE_SIZE, help="Larger images run in overlapping tiles of this size (bounds memory)."
@@ -51,7 +57,9 @@ def generate(
     """Turn normal-light photos into realistic low-light ones with N2LDiff."""
     from n2ldiff.inference.methods import load_method
 
-    method = load_method("n2ldiff", model, device, sampler, steps, tile_size=tile_size, eta=eta, start=start)
+    method = load_method(
+        "n2ldiff", model, device, sampler, steps, tile_size=tile_size, eta=eta, start=start, exposure=exposure
+    )
     _run(
         method,
         inputs,
@@ -71,19 +79,23 @@ def generate(
 def simulate(
     inputs: list[str] = typer.Argument(..., help="Image files, folders (recursive) or globs."),
     out: Path = typer.Option(..., "--out", "-o", help="Output folder."),
-    method: str = typer.Option("lv-random-noise", help="A physics baseline (see --list)."),
+    method: str = typer.Option("lv-random-noise", help="A physics baseline (see --list) or dark-clean."),
     seeds: list[str] | None = seeds_option(),
+    exposure: str = typer.Option("auto", help="For dark-clean (the only baseline that takes R): " + EXPOSURE_HELP),
     image_format: str = typer.Option("png", "--format", help="png | jpg."),
     jpeg_quality: int = typer.Option(DEFAULT_JPEG_QUALITY, help="JPEG quality when --format jpg."),
     resume: bool = typer.Option(False, "--resume", help="Skip outputs already complete."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     progress: bool = progress_option(),
 ) -> None:
-    """Darken photos with a physics simulator: lv-grid-*, lv-random, lv-random-noise, unprocess, dark-isp."""
+    """Darken photos with a physics simulator (lv-grid-*, lv-random, lv-random-noise, unprocess, dark-isp).
+
+    ``--method dark-clean`` is the control without noise: each photo divided by the exposure ratio R.
+    """
     from n2ldiff.inference.methods import load_method
 
     _run(
-        load_method(method),
+        load_method(method, exposure=exposure),
         inputs,
         out,
         seeds,

@@ -12,6 +12,10 @@ Layouts (folder names are matched case-insensitively):
 * ``pairs``: ``low/`` and ``normal/`` with matching file stems (extensions may differ).
 * ``csv``: ``root`` is a CSV file with ``normal`` and ``low`` columns (paths relative to the CSV's folder)
   and an optional ``name`` column.
+* ``frames``: bracketed exposure series (SICE). ``root`` holds ``frames.csv`` (columns ``scene, file,
+  split, role, normal_over_frame_lum``; ``file`` relative to ``root``) and one folder per scene. Every
+  frame at least ``FRAMES_MIN_RATIO`` times darker than its scene's ``normal`` frame is paired with it,
+  named ``<scene>_<file stem>``; the split is the CSV's own column.
 
 For LOL-v2 and VE-LOL the files are paired by the trailing number of their stems, for the others by stem.
 
@@ -36,7 +40,8 @@ from n2ldiff.errors import N2LDiffError
 
 __all__ = ["LAYOUTS", "ImagePair", "find_pairs", "read_split_csv"]
 
-LAYOUTS = ("lol", "lolv2", "velol", "pairs", "csv")
+LAYOUTS = ("lol", "lolv2", "velol", "pairs", "csv", "frames")
+FRAMES_MIN_RATIO = 1 / 0.6  # darker than 0.6x the normal frame's luminance: a low-light frame
 
 _SPLIT_NAMES = {
     "lol": {"train": ("our485",), "test": ("eval15",)},
@@ -200,6 +205,37 @@ def _csv_pairs(csv_path: Path) -> list[ImagePair]:
     return pairs
 
 
+def _frames_pairs(root: Path, split: str | None) -> list[ImagePair]:
+    table = root / "frames.csv" if root.is_dir() else root
+    if not table.is_file():
+        raise N2LDiffError(f"{root}: frames layout needs a frames.csv")
+    base = table.parent
+    with open(table, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle)
+        needed = {"scene", "file", "split", "role", "normal_over_frame_lum"}
+        if not needed <= set(reader.fieldnames or []):
+            raise N2LDiffError(f"{table}: a frames CSV needs columns {', '.join(sorted(needed))}")
+        rows = list(reader)
+    normals = {r["scene"]: base / r["file"] for r in rows if r["role"].strip() == "normal"}
+    pairs = []
+    for r in rows:
+        try:
+            ratio = float(r["normal_over_frame_lum"])
+        except ValueError:
+            continue
+        scene = r["scene"].strip()
+        if r["role"].strip() == "normal" or ratio < FRAMES_MIN_RATIO - 1e-3 or scene not in normals:
+            continue
+        if split is not None and r["split"].strip().lower() != split.lower():
+            continue
+        low = base / r["file"]
+        pairs.append(ImagePair(name=f"{scene}_{low.stem}", normal_path=normals[scene], low_path=low))
+    missing = [str(p) for pair in pairs for p in (pair.normal_path, pair.low_path) if not p.is_file()]
+    if missing:
+        raise N2LDiffError(f"{table}: {len(missing)} listed file(s) missing, e.g. {missing[0]}")
+    return pairs
+
+
 def read_split_csv(path: str | Path) -> dict[str, str]:
     """``split.csv`` (columns ``scene,split``) as {scene: split}."""
     path = Path(path)
@@ -226,7 +262,10 @@ def find_pairs(
         raise N2LDiffError(f"unknown dataset layout {layout!r} (use one of {', '.join(LAYOUTS)})")
     if not root.exists():
         raise N2LDiffError(f"{root}: dataset path not found")
-    if layout == "csv":
+    if layout == "frames":
+        pairs = _frames_pairs(root, split)
+        base = root
+    elif layout == "csv":
         pairs = _csv_pairs(root)
         base = root.parent
     else:

@@ -93,6 +93,7 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
         seeds_text: str,
         sampler: str,
         steps: float,
+        exposure: float,
         chosen: list[str],
         chosen_grid: list[str],
         progress: gr.Progress = gr.Progress(),
@@ -113,6 +114,7 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
                 chosen,
                 sampler=sampler,
                 steps=int(steps),
+                exposure=float(exposure) if exposure and float(exposure) >= 1 else "auto",
                 progress=lambda done, total, desc: progress((done, total), desc=desc, unit="images"),
                 out_dir=tempfile.mkdtemp(dir=work_root, prefix="run-"),
             )
@@ -176,6 +178,16 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
                 steps = gr.Slider(
                     1, max_steps, value=default.steps, step=1, label="Steps (n2ldiff)", elem_id="n2l-steps"
                 )
+                exposure = gr.Slider(
+                    0,
+                    32,
+                    value=0,
+                    step=0.5,
+                    label="Exposure ratio R (n2ldiff)",
+                    info="How much darker: 4 = two stops; 0 = auto (drawn like the training photos)",
+                    elem_id="n2l-exposure",
+                    visible=bool(getattr(pipeline, "takes_exposure", False)),
+                )
                 chosen = gr.CheckboxGroup(
                     choices=main_methods, value=preselected, label="Methods to compare", elem_id="n2l-methods"
                 )
@@ -197,7 +209,7 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
         sampler.change(on_sampler, sampler, steps)
         run.click(
             on_run,
-            [upload, seeds, sampler, steps, chosen, chosen_grid],
+            [upload, seeds, sampler, steps, exposure, chosen, chosen_grid],
             [status, side, bright, zoom, downloads],
             concurrency_limit=1,
         )

@@ -30,7 +30,7 @@ from n2ldiff.defaults import DEFAULT_SEEDS
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.inference.engine import Job, latest_records, run
 from n2ldiff.inference.manifest import MANIFEST_NAME, read_manifest
-from n2ldiff.inference.methods import N2LDIFF, load_method
+from n2ldiff.inference.methods import DARK_CLEAN, N2LDIFF, load_method
 from n2ldiff.seeds import format_seeds
 from n2ldiff.seeds import parse_seeds as _parse_seeds
 
@@ -116,10 +116,12 @@ def unique_stems(names: Sequence[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------- running
 
 
-def _method(name: str, pipeline: Any, sampler: str | None, steps: int | None) -> Any:
+def _method(name: str, pipeline: Any, sampler: str | None, steps: int | None, exposure: Any = None) -> Any:
     if name == N2LDIFF and pipeline is None:
         raise N2LDiffError("no n2ldiff model is loaded")
-    return load_method(name, pipeline=pipeline, sampler=sampler, steps=steps)  # validates sampler/steps
+    # the exposure applies to the methods that take a darkness; the physics baselines draw their own
+    takes = name in (N2LDIFF, DARK_CLEAN)
+    return load_method(name, pipeline=pipeline, sampler=sampler, steps=steps, exposure=exposure if takes else None)
 
 
 @dataclass
@@ -138,6 +140,7 @@ class Result:
     input_mode: str = "RGB"
     bit_depth: int = 8
     path: Path | None = None  # the written PNG
+    exposure: float | None = None  # the exposure ratio R it was made at (methods that take one)
 
     @property
     def stem(self) -> str:
@@ -156,6 +159,7 @@ def compare(
     sampler: str | None = None,
     steps: int | None = None,
     progress: Progress | None = None,
+    exposure: Any = None,
     *,
     out_dir: str | Path,
 ) -> list[Result]:
@@ -164,6 +168,8 @@ def compare(
     ``inputs`` are (unique stem, image). Each result is written as ``<stem>_<method>_s<seed>.png`` with a
     ``manifest.jsonl`` line (the engine's schema). Options are validated before any work starts;
     ``progress`` is called as ``progress(done, total, description)`` at the start and after each output.
+    ``exposure`` (n2ldiff): R as a number, a range "2:16" or None / "auto"; each result records the R it
+    was made at.
     """
     if not inputs:
         raise N2LDiffError("upload at least one photo (or pick an example)")
@@ -171,7 +177,7 @@ def compare(
         raise N2LDiffError("choose at least one method")
     if not seeds:
         raise N2LDiffError("enter at least one seed")
-    runners = {name: _method(name, pipeline, sampler, steps) for name in dict.fromkeys(methods)}
+    runners = {name: _method(name, pipeline, sampler, steps, exposure) for name in dict.fromkeys(methods)}
     out_dir = Path(out_dir)
     total = len(inputs) * len(runners) * len(seeds)
     made: dict[tuple[str, str, int], Result] = {}
@@ -217,6 +223,7 @@ def compare(
                 input_mode=image.mode,
                 bit_depth=image.bit_depth,
                 path=job.output,
+                exposure=record.get("exposure"),
             )
 
         summary = run(jobs, method, out_dir, mode="overwrite", on_event=report, on_output=keep)

@@ -29,7 +29,23 @@ class LossTerms:
     total: torch.Tensor
     noise: torch.Tensor
     perceptual: torch.Tensor
-    center: torch.Tensor
+
+
+def high_pass(x: torch.Tensor) -> torch.Tensor:
+    """x minus its 3x3 mean (reflect-padded): for i.i.d. noise of std s its std is s sqrt(8/9)."""
+    return x - F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
+
+
+def noise_level_nll(log_std: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+    """Gaussian negative log-likelihood of the residual's high frequencies under a per-pixel noise std.
+
+    ``log_std`` is the predicted log std of pixel-independent noise; the high-pass keeps the noise and drops
+    the smooth part of the residual (errors of the mean estimate), so the head learns sensor noise, not
+    how wrong the center is. Constants are dropped.
+    """
+    log_std = log_std.clamp(-12.0, 2.0)
+    var = (8 / 9) * torch.exp(2 * log_std)
+    return (0.5 * high_pass(residual) ** 2 / var + log_std).mean()
 
 
 def n2ldiff_loss(
@@ -56,7 +72,10 @@ def n2ldiff_loss(
         noise_term = F.smooth_l1_loss(eps_pred, eps_target)
     else:
         noise_term = F.smooth_l1_loss(output, diffusion.output_target(x0, x_t, t, center))
-        eps_pred = diffusion.shifted_noise_from_output(output, x_t, t, center)
+        eps_pred = diffusion.eps_from_x0(
+            x_t, t, center + diffusion.residual_from_output(output, x_t, t, center), center
+        )
+        eps_pred = diffusion.shifted_noise(eps_pred, t, center)
     perceptual_term = torch.zeros((), device=x0.device)
     if perceptual is not None and perceptual_weight > 0:
         if perceptual_target == "paper":
@@ -73,4 +92,4 @@ def n2ldiff_loss(
             target_img = x0
         perceptual_term = perceptual(from_model_range(pred_img), from_model_range(target_img)).mean()
     total = perceptual_weight * perceptual_term + noise_weight * noise_term
-    return LossTerms(total, noise_term, perceptual_term, torch.zeros((), device=x0.device))
+    return LossTerms(total, noise_term, perceptual_term)

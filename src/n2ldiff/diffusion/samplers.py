@@ -4,9 +4,10 @@ All three are derived from one fact (see process.py): the residual ``r_t = x_t -
 DDPM with data ``r_0 = x0 - c``. DDIM and DPM-Solver++ therefore run on r with the usual formulas and
 the center is added back; the ancestral step uses the original's posterior with its center term.
 
-Every sampler evaluates the network at ``steps`` timesteps ``round(linspace(T-1, 0, steps))`` and returns
-the x0 prediction of the last evaluation (t = 0), as the original did. A sampler holds no network: the
-loop calls ``denoise(x_t, t) -> shifted noise``.
+Every sampler evaluates the network at ``steps`` timesteps from a start (T - 1, or an earlier one for a
+shortened chain) down to 0, and the loop returns the x0 prediction of the last evaluation (t = 0), as the
+original did. A sampler holds no network: the loop calls ``denoise(x_t, t) -> x0`` and hands the x0
+prediction to the sampler; epsilon networks are converted once by ``CenterShiftedDiffusion.x0_from_output``.
 """
 
 from __future__ import annotations
@@ -23,26 +24,64 @@ from n2ldiff.diffusion.process import CenterShiftedDiffusion
 from n2ldiff.errors import N2LDiffError
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+X0_DRAW = 1 << 20  # noise draws for sampled x0 predictions are numbered from here (step draws: 0, 1, ...)
 
 
-def spaced_timesteps(num_timesteps: int, steps: int) -> list[int]:
-    """``steps`` distinct timesteps from T-1 down to 0, evenly spaced (all of them when steps == T)."""
-    if not 1 <= steps <= num_timesteps:
-        raise N2LDiffError(f"steps must be between 1 and {num_timesteps}, got {steps}")
+def spaced_timesteps(
+    num_timesteps: int,
+    steps: int,
+    start: int | None = None,
+    spacing: str = "linear",
+    alphas_cumprod: torch.Tensor | None = None,
+) -> list[int]:
+    """``steps`` distinct timesteps from ``start`` (default T - 1) down to 0.
+
+    ``spacing="linear"`` spreads them evenly in t (the original; all of them when steps == start + 1);
+    ``"geometric"`` evenly in log of the noise std sqrt(1 - alpha-bar), which needs ``alphas_cumprod``.
+    """
+    start = num_timesteps - 1 if start is None else start
+    if not 0 <= start < num_timesteps:
+        raise N2LDiffError(f"start timestep must be between 0 and {num_timesteps - 1}, got {start}")
+    if not 1 <= steps <= start + 1:
+        raise N2LDiffError(f"steps must be between 1 and {start + 1}, got {steps}")
     if steps == 1:
-        return [num_timesteps - 1]
-    return [int(t) for t in np.round(np.linspace(num_timesteps - 1, 0, steps)).astype(int)]
+        return [start]
+    if spacing == "linear":
+        return [int(t) for t in np.round(np.linspace(start, 0, steps)).astype(int)]
+    if spacing != "geometric" or alphas_cumprod is None:
+        raise N2LDiffError(f"unknown timestep spacing {spacing!r} (choose linear or geometric)")
+    sigmas = np.sqrt(1 - alphas_cumprod.double().cpu().numpy())
+    targets = np.geomspace(sigmas[start], sigmas[0], steps)
+    chosen = [int(np.argmin(np.abs(np.log(sigmas[: start + 1]) - np.log(v)))) for v in targets]
+    # Nearest levels may collide where the schedule is coarse: keep them distinct and descending.
+    out: list[int] = []
+    for i, t in enumerate(chosen):
+        highest = start if not out else out[-1] - 1
+        out.append(max(min(t, highest), steps - 1 - i))
+    return out
 
 
 class Sampler(ABC):
-    """One reverse-process update rule over a fixed list of timesteps (highest first)."""
+    """One reverse-process update rule over a fixed list of timesteps (highest first).
+
+    ``step`` takes the network's clean-image prediction x0 (in [-1, 1]) at the current timestep.
+    ``ancestral``: the update draws fresh noise (so it may also be given a sampled x0, see ``sample_loop``).
+    """
 
     name: str
-    stochastic: bool
+    ancestral: bool = False
 
-    def __init__(self, diffusion: CenterShiftedDiffusion, steps: int) -> None:
+    def __init__(
+        self,
+        diffusion: CenterShiftedDiffusion,
+        steps: int,
+        start_timestep: int | None = None,
+        spacing: str = "linear",
+    ) -> None:
         self.diffusion = diffusion
-        self.timesteps = spaced_timesteps(diffusion.num_timesteps, steps)
+        self.timesteps = spaced_timesteps(
+            diffusion.num_timesteps, steps, start_timestep, spacing, diffusion.schedule.alphas_cumprod
+        )
 
     def alpha_bar(self, t: int) -> float:
         """alpha-bar at integer t; 1 for t < 0 (clean data)."""
@@ -55,62 +94,72 @@ class Sampler(ABC):
     def step(
         self,
         index: int,
-        eps_shifted: torch.Tensor,
+        x0: torch.Tensor,
         x_t: torch.Tensor,
         center: torch.Tensor,
         noise: Callable[[], torch.Tensor],
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Update at ``self.timesteps[index]``: returns (next sample, x0 prediction)."""
+    ) -> torch.Tensor:
+        """Update at ``self.timesteps[index]`` given the x0 prediction there: returns the next sample."""
 
 
 class DDPMSampler(Sampler):
-    """Ancestral sampling with the original's posterior (all T steps)."""
+    """Ancestral sampling with the original's posterior, over every timestep from the start to 0."""
 
     name = "ddpm"
-    stochastic = True
+    ancestral = True
 
-    def __init__(self, diffusion: CenterShiftedDiffusion, steps: int | None = None) -> None:
-        if steps not in (None, diffusion.num_timesteps):
+    def __init__(
+        self, diffusion: CenterShiftedDiffusion, steps: int | None = None, start_timestep: int | None = None
+    ) -> None:
+        first = diffusion.num_timesteps - 1 if start_timestep is None else start_timestep
+        if steps not in (None, first + 1):
             raise N2LDiffError(
-                f"the ancestral ddpm sampler runs all {diffusion.num_timesteps} steps; "
+                f"the ancestral ddpm sampler runs all {first + 1} steps from its start; "
                 "use ddim (eta>0 for a stochastic one) or dpm-solver++ for fewer"
             )
-        super().__init__(diffusion, diffusion.num_timesteps)
+        super().__init__(diffusion, first + 1, first)
 
-    def step(self, index, eps_shifted, x_t, center, noise):
+    def step(self, index, x0, x_t, center, noise):
         t = self.timesteps[index]
         t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
         z = noise() if t > 0 else torch.zeros_like(x_t)
-        return self.diffusion.p_sample(eps_shifted, x_t, t_batch, center, z)
+        return self.diffusion.posterior_sample(x0, x_t, t_batch, center, z)
 
 
 class DDIMSampler(Sampler):
     """DDIM (Song et al., 2021) on the residual process; ``eta=0`` is deterministic.
 
-    With eta = 1 and all T steps its update equals the ancestral posterior step exactly.
+    With eta = 1 and all T steps its update equals the ancestral posterior step exactly; with eta = 1 on
+    spaced steps it is ancestral sampling of the shortened chain.
     """
 
     name = "ddim"
 
-    def __init__(self, diffusion: CenterShiftedDiffusion, steps: int, eta: float = 0.0) -> None:
-        super().__init__(diffusion, steps)
+    def __init__(
+        self,
+        diffusion: CenterShiftedDiffusion,
+        steps: int,
+        eta: float = 0.0,
+        start_timestep: int | None = None,
+        spacing: str = "linear",
+    ) -> None:
+        super().__init__(diffusion, steps, start_timestep, spacing)
         if eta < 0:
             raise N2LDiffError(f"eta must be >= 0, got {eta}")
         self.eta = eta
-        self.stochastic = eta > 0
+        self.ancestral = eta > 0
 
-    def step(self, index, eps_shifted, x_t, center, noise):
+    def step(self, index, x0, x_t, center, noise):
         t = self.timesteps[index]
         t_prev = self.timesteps[index + 1] if index + 1 < len(self.timesteps) else -1
         t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
-        x0 = self.diffusion.predict_x0(x_t, t_batch, eps_shifted)
         eps = self.diffusion.eps_from_x0(x_t, t_batch, x0, center)
         ab, ab_prev = self.alpha_bar(t), self.alpha_bar(t_prev)
         sigma = self.eta * math.sqrt((1 - ab_prev) / (1 - ab) * (1 - ab / ab_prev))
         r_prev = math.sqrt(ab_prev) * (x0 - center) + math.sqrt(max(1 - ab_prev - sigma**2, 0.0)) * eps
         if sigma > 0:
             r_prev = r_prev + sigma * noise()
-        return r_prev + center, x0
+        return r_prev + center
 
 
 class DPMSolverPlusPlusSampler(Sampler):
@@ -122,10 +171,15 @@ class DPMSolverPlusPlusSampler(Sampler):
     """
 
     name = "dpm-solver++"
-    stochastic = False
 
-    def __init__(self, diffusion: CenterShiftedDiffusion, steps: int) -> None:
-        super().__init__(diffusion, steps)
+    def __init__(
+        self,
+        diffusion: CenterShiftedDiffusion,
+        steps: int,
+        start_timestep: int | None = None,
+        spacing: str = "linear",
+    ) -> None:
+        super().__init__(diffusion, steps, start_timestep, spacing)
         self._previous: tuple[float, torch.Tensor] | None = None  # (lambda, r0 prediction) of the last step
 
     def reset(self) -> None:
@@ -135,14 +189,11 @@ class DPMSolverPlusPlusSampler(Sampler):
         ab = self.alpha_bar(t)
         return 0.5 * math.log(ab) - 0.5 * math.log(1 - ab)
 
-    def step(self, index, eps_shifted, x_t, center, noise):
-        t = self.timesteps[index]
-        t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
-        x0 = self.diffusion.predict_x0(x_t, t_batch, eps_shifted)
+    def step(self, index, x0, x_t, center, noise):
         if index + 1 == len(self.timesteps):  # last evaluation: the output is x0 itself
             self._previous = None
-            return x0, x0
-        t_next = self.timesteps[index + 1]
+            return x0
+        t, t_next = self.timesteps[index], self.timesteps[index + 1]
         r0 = x0 - center
         lam_s, lam_t = self._lambda(t), self._lambda(t_next)
         h = lam_t - lam_s
@@ -155,19 +206,31 @@ class DPMSolverPlusPlusSampler(Sampler):
             d = r0 + (r0 - r0_prev) / (2 * ratio)
         r_next = (sigma_t / sigma_s) * (x_t - center) - alpha_t * math.expm1(-h) * d
         self._previous = (lam_s, r0)
-        return r_next + center, x0
+        return r_next + center
 
 
-SAMPLERS = {"ddpm": DDPMSampler, "ddim": DDIMSampler, "dpm-solver++": DPMSolverPlusPlusSampler}
+# The one registry of samplers: dispatch, validation and help texts all read it.
+SAMPLERS: dict[str, type[Sampler]] = {
+    "ddpm": DDPMSampler,
+    "ddim": DDIMSampler,
+    "dpm-solver++": DPMSolverPlusPlusSampler,
+}
 
 
-def make_sampler(name: str, diffusion: CenterShiftedDiffusion, steps: int, eta: float = 0.0) -> Sampler:
+def make_sampler(
+    name: str,
+    diffusion: CenterShiftedDiffusion,
+    steps: int,
+    eta: float = 0.0,
+    start_timestep: int | None = None,
+    spacing: str = "linear",
+) -> Sampler:
     if name == "ddpm":
-        return DDPMSampler(diffusion, steps)
+        return DDPMSampler(diffusion, steps, start_timestep)
     if name == "ddim":
-        return DDIMSampler(diffusion, steps, eta)
+        return DDIMSampler(diffusion, steps, eta, start_timestep, spacing)
     if name == "dpm-solver++":
-        return DPMSolverPlusPlusSampler(diffusion, steps)
+        return DPMSolverPlusPlusSampler(diffusion, steps, start_timestep, spacing)
     raise N2LDiffError(f"unknown sampler {name!r} (choose from {', '.join(SAMPLERS)})")
 
 
@@ -179,14 +242,23 @@ def sample_loop(
     noise: NoiseSource,
     start: str = "center+noise",
     callback: Callable[[int, torch.Tensor], None] | None = None,
+    noise_std: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Run the reverse process from x_T and return the final x0 prediction in [-1, 1].
+    """Run the reverse process and return the final x0 in [-1, 1].
 
-    ``center`` is in [-1, 1]. Noise draw 0 is the start noise (only with ``start="center+noise"``);
-    draw k >= 1 is the noise of the k-th step. ``callback(index, x)`` sees the state after each step.
+    ``denoise(x_t, t)`` returns the clean-image prediction x0. ``center`` is in [-1, 1]. Noise draw 0 is
+    the start noise (only with ``start="center+noise"``); draw k >= 1 is the noise of the k-th step.
+    ``noise_std``: a per-pixel sensor-noise level s (preconditioned models). It sets the start's spread, and
+    x0 is then *sampled* from its posterior, x0_hat + c_out z (draw ``X0_DRAW + k``): at every step of an
+    ancestral sampler and at the last step of any sampler. With F = 0 this makes the shortened chain an
+    exact sampler of N(center, s^2) at any step count; with the posterior mean alone a few large steps lose
+    part of the variance, and the last step would lack the noise below its own level.
+    ``callback(index, x)`` sees each state.
     """
+    diffusion = sampler.diffusion
+    first = torch.full((center.shape[0],), sampler.timesteps[0], dtype=torch.long, device=center.device)
     if start == "center+noise":
-        x = center + noise(0, center)
+        x = diffusion.start_sample(first, center, noise(0, center), noise_std)
     elif start == "center":
         x = center.clone()
     else:
@@ -195,8 +267,15 @@ def sample_loop(
     x0 = x
     for index, t in enumerate(sampler.timesteps):
         t_batch = torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)
-        eps_shifted = denoise(x, t_batch)
-        x, x0 = sampler.step(index, eps_shifted, x, center, lambda i=index, x=x: noise(i + 1, x))
+        x0 = denoise(x, t_batch)
+        last = index + 1 == len(sampler.timesteps)
+        if noise_std is not None and (last or sampler.ancestral):
+            _, posterior_std = diffusion.preconditioning(t_batch, x, noise_std)
+            x0 = x0 + posterior_std * noise(X0_DRAW + index, x)
+            x0 = x0.clamp(-1, 1) if diffusion.clip_denoised else x0
+        if last:
+            break
+        x = sampler.step(index, x0, x, center, lambda i=index, x=x: noise(i + 1, x))
         if callback is not None:
             callback(index, x)
     return x0

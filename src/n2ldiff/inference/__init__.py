@@ -7,7 +7,7 @@ the command line's bar. The padding and tiling helpers live in ``n2ldiff.tiling`
 
 from n2ldiff.inference.engine import Failure, Job, RunEvent, RunSummary, latest_records, run, select_jobs
 from n2ldiff.inference.manifest import ManifestWriter, read_manifest, run_info
-from n2ldiff.inference.methods import BaselineMethod, LowLightMethod, load_method
+from n2ldiff.inference.methods import BaselineMethod, DarkCleanMethod, LowLightMethod, load_method
 from n2ldiff.inference.runner import plan_outputs, run_jobs
 from n2ldiff.tiling import (
     SeamEnergy,
@@ -23,6 +23,7 @@ from n2ldiff.tiling import (
 
 __all__ = [
     "BaselineMethod",
+    "DarkCleanMethod",
     "Failure",
     "Job",
     "LowLightMethod",

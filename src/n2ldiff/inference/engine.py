@@ -14,13 +14,17 @@ name) and adds what is its own (shards and Ray, metrics, the gallery).
    ``"overwrite"`` redoes everything; ``"resume"`` first refuses if the folder's recorded outputs were
    made with other settings (the method's name, its ``settings`` dict, its weights hash and the caller's
    ``identity`` fields such as the output format; the message names each difference), then skips every
-   output that is recorded as complete, exists, and was made from an input with the same sha256. An
-   output whose input changed since is made again.
+   output that is recorded as complete, exists, and was made from an input with the same sha256 (and,
+   for a job that gives its own exposure ratio, at that ratio). An output whose input changed since is
+   made again.
 4. **Execute** (``execute``): inputs are read once (EXIF orientation applied, alpha kept apart), jobs of
    equal image size are batched (``batch_size``), the method runs under ``torch.no_grad``, and each
    result is checked (shape, finite values), written atomically and then recorded as one line of
-   ``manifest.jsonl`` (``make_record``: the one manifest schema). A failing input or batch is recorded in
-   the summary with a one-line reason and the run goes on.
+   ``manifest.jsonl`` (``make_record``: the one manifest schema). Methods that take an exposure ratio
+   (``methods.takes_exposures``) are given the jobs' own ratios where jobs carry one (the benchmark's
+   oracle) and otherwise draw theirs; either way each output's ratio is recorded as ``exposure`` (None
+   for methods without one). A failing input or batch is recorded in the summary with a one-line reason
+   and the run goes on.
 5. **Report**: a ``RunSummary`` (written, skipped, failed, seconds); progress goes to ``on_event`` as
    ``RunEvent``s, so the command line draws a bar and the demo its own.
 """
@@ -41,7 +45,7 @@ from n2ldiff.defaults import DEFAULT_JPEG_QUALITY
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.files import folder_lock, remove_stale_temps, sha256_file
 from n2ldiff.inference.manifest import MANIFEST_NAME, ManifestWriter, read_manifest, run_info
-from n2ldiff.inference.methods import LowLightMethod
+from n2ldiff.inference.methods import LowLightMethod, takes_exposures
 
 __all__ = [
     "MODES",
@@ -73,8 +77,10 @@ class Job:
 
     ``input`` is what the manifest records; the image is read from ``source`` (default: ``input``) unless
     ``image`` is given already decoded. ``noise_seed`` is passed to the method instead of ``seed`` when
-    set (the dataset builders derive one per image). ``key`` names the input in failures; ``fields`` are
-    extra manifest fields of this output. The output format follows the output's suffix.
+    set (the dataset builders derive one per image). ``exposure``: the exposure ratio R to make this
+    output at, overriding the method's own setting (only for methods that take one). ``key`` names the
+    input in failures; ``fields`` are extra manifest fields of this output. The output format follows the
+    output's suffix.
     """
 
     input: Path | str
@@ -84,6 +90,7 @@ class Job:
     source: Path | None = None
     image: LoadedImage | None = field(default=None, compare=False, repr=False)
     noise_seed: int | None = None
+    exposure: float | None = None
     key: str | None = None
     fields: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
@@ -248,14 +255,19 @@ def make_record(
     seconds: float,
     jpeg_quality: int,
     run: Mapping[str, Any],
+    exposure: float | None = None,
 ) -> dict[str, Any]:
-    """The manifest line of one output (the one schema every engine user writes)."""
+    """The manifest line of one output (the one schema every engine user writes).
+
+    ``exposure``: the exposure ratio R the output was made at (None: the method takes none).
+    """
     return {
         "input": str(job.input),
         "input_sha256": image.sha256,
         "seed": job.seed,
         "output": job.rel,
         **identity,
+        "exposure": None if exposure is None else round(float(exposure), 4),
         "format": job.format,
         "jpeg_quality": jpeg_quality if job.format == "jpg" else None,
         "version": n2ldiff.__version__,
@@ -326,10 +338,13 @@ def select_jobs(
                 hashes[path] = None  # unreadable now: redo, and the read reports why
         return hashes[path]
 
+    def same_exposure(job: Job, record: Mapping[str, Any]) -> bool:
+        return job.exposure is None or record.get("exposure") == round(float(job.exposure), 4)
+
     todo, skipped = [], []
     for job in jobs:
         record = present.get(job.rel)
-        if record is not None and record.get("input_sha256") == input_sha256(job):
+        if record is not None and record.get("input_sha256") == input_sha256(job) and same_exposure(job, record):
             skipped.append(job)
         else:
             todo.append(job)
@@ -342,6 +357,31 @@ def select_jobs(
 def one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0]}" if text else type(err).__name__
+
+
+def batch_exposures(
+    method: LowLightMethod, images: torch.Tensor, jobs: Sequence[Job], seeds: list[int]
+) -> tuple[list[float] | None, bool]:
+    """The exposure ratio of each row of a batch, and whether jobs gave any (then all are passed to the
+    method). A job's own ``exposure`` wins, the method draws the others; (None, False) for a method that
+    takes none (``N2LDiffError`` if a job gives one to it)."""
+    name = getattr(method, "name", "this method")
+    given = [job.exposure for job in jobs]
+    if not takes_exposures(method):
+        if any(e is not None for e in given):
+            raise N2LDiffError(f"{name} takes no exposure ratio")
+        return None, False
+    draw: Any = method.exposures  # type: ignore[attr-defined]
+    if all(e is None for e in given):
+        return draw(images, seeds), False
+    missing = [i for i, e in enumerate(given) if e is None]
+    if missing:
+        drawn = draw(images[missing], [seeds[i] for i in missing])
+        if drawn is None:
+            raise N2LDiffError(f"{name} takes no exposure ratio")
+        for i, value in zip(missing, drawn, strict=True):
+            given[i] = value
+    return [float(e) for e in given if e is not None], True
 
 
 def _check_options(batch_size: int, jpeg_quality: int) -> None:
@@ -402,10 +442,13 @@ def execute(
         def run_batch(items: list[tuple[Job, LoadedImage]]) -> None:
             nonlocal done
             images = torch.stack([image.rgb for _, image in items])
+            seeds = [job.method_seed for job, _ in items]
             t0 = time.perf_counter()
             try:
+                exposures, given = batch_exposures(method, images, [job for job, _ in items], seeds)
+                options = {"exposures": exposures} if given else {}
                 with torch.no_grad():
-                    result = method(images, [job.method_seed for job, _ in items])
+                    result = method(images, seeds, **options)
                 if not isinstance(result, torch.Tensor) or tuple(result.shape) != tuple(images.shape):
                     shape = tuple(result.shape) if isinstance(result, torch.Tensor) else type(result).__name__
                     raise RuntimeError(f"method returned {shape}, expected {tuple(images.shape)}")
@@ -417,7 +460,7 @@ def execute(
                     fail(job, one_line(err))
                 return
             per_image = (time.perf_counter() - t0) / len(items)
-            for (job, image), low in zip(items, result, strict=True):
+            for i, ((job, image), low) in enumerate(zip(items, result, strict=True)):
                 try:
                     rgb, alpha = finish(job, image, low) if finish is not None else (low, image.alpha)
                     alpha = alpha if job.format == "png" else None
@@ -425,7 +468,8 @@ def execute(
                 except Exception as err:  # noqa: BLE001 - e.g. a full disk: report it, go on
                     fail(job, f"cannot write {job.output}: {one_line(err)}")
                     continue
-                record = make_record(job, image, rgb, alpha is not None, ident, per_image, jpeg_quality, info)
+                exposure = None if exposures is None else exposures[i]
+                record = make_record(job, image, rgb, alpha is not None, ident, per_image, jpeg_quality, info, exposure)
                 manifest.write(record)
                 summary.written.append(job.output)
                 if on_output is not None:

@@ -5,8 +5,14 @@ This module is the only place that turns a method name into a ``LowLightMethod``
 
 * ``n2ldiff`` is the diffusion pipeline (``LowLightPipeline.method``, an ``N2LDiffMethod``), loaded from a
   model folder (``None`` = the shipped model) or taken from an already loaded pipeline;
+* ``dark-clean`` is the normal image darkened by the exposure ratio R alone (``DarkCleanMethod``);
 * every other name is a physics baseline from ``n2ldiff.baselines`` (``BaselineMethod``: each row seeded
   by its own ``torch.Generator``).
+
+Methods that take an exposure ratio (``n2ldiff`` with an exposure-conditioned model, ``dark-clean``) also
+have ``exposures(images, seeds)`` (the R each row is made at, recorded in the manifest) and accept
+``__call__(images, seeds, exposures=[...])``: one R per row, overriding their setting (the benchmark's
+oracle passes each pair's real R this way).
 
 ``load_method(..., cache=True)`` keeps loaded models for the life of the process (dataset-builder workers
 load the model once for all their shards).
@@ -14,19 +20,35 @@ load the model once for all their shards).
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from n2ldiff.baselines.dark_clean import dark_clean
 from n2ldiff.baselines.registry import get_method
 from n2ldiff.defaults import DEFAULT_TILE_SIZE
+from n2ldiff.errors import N2LDiffError
+from n2ldiff.exposure import Exposure
 
-__all__ = ["N2LDIFF", "BaselineMethod", "LowLightMethod", "clear_method_cache", "load_method"]
+__all__ = [
+    "DARK_CLEAN",
+    "N2LDIFF",
+    "BaselineMethod",
+    "DarkCleanMethod",
+    "LowLightMethod",
+    "clear_method_cache",
+    "load_method",
+    "takes_exposures",
+]
 
 #: The diffusion model's method name (``N2LDiffMethod.name``).
 N2LDIFF = "n2ldiff"
+#: Darkening by R alone, no noise (``DarkCleanMethod.name``).
+DARK_CLEAN = "dark-clean"
 
 
 @runtime_checkable
@@ -44,6 +66,11 @@ class LowLightMethod(Protocol):
     weights_sha256: str | None
 
     def __call__(self, images: torch.Tensor, seeds: list[int]) -> torch.Tensor: ...
+
+
+def takes_exposures(method: Any) -> bool:
+    """Whether ``method`` reports and accepts one exposure ratio per row (see the module docstring)."""
+    return callable(getattr(method, "exposures", None))
 
 
 class BaselineMethod:
@@ -67,6 +94,40 @@ class BaselineMethod:
         return torch.cat(outs).clamp(0, 1)
 
 
+class DarkCleanMethod:
+    """``dark-clean`` as a ``LowLightMethod``: darkening by R alone (``auto`` draws R like the default model)."""
+
+    name = DARK_CLEAN
+    weights_sha256 = None
+
+    def __init__(self, exposure: Exposure | str | float | None = None) -> None:
+        self.exposure = Exposure.parse(exposure)
+        self._quantiles: tuple[float, ...] = ()
+        if self.exposure.kind == "auto":
+            from n2ldiff.pipeline import default_model_dir
+
+            config = json.loads((default_model_dir() / "config.json").read_text())
+            self._quantiles = tuple(config.get("exposure_quantiles", ()))
+            if not self._quantiles:  # refuse now rather than fail on every image
+                raise N2LDiffError(
+                    f"{DARK_CLEAN} with exposure auto: the shipped model stores no training distribution of R; "
+                    "give --exposure a number (4) or a range (2:16)"
+                )
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {"method": self.name, "exposure": str(self.exposure)}
+
+    def exposures(self, images: torch.Tensor, seeds: list[int]) -> list[float]:
+        return [self.exposure.draw(image, seed, self._quantiles) for image, seed in zip(images, seeds, strict=True)]
+
+    def __call__(
+        self, images: torch.Tensor, seeds: list[int], exposures: Sequence[float] | None = None
+    ) -> torch.Tensor:
+        ratios = list(exposures) if exposures is not None else self.exposures(images, seeds)
+        return torch.cat([dark_clean(image[None], r) for image, r in zip(images, ratios, strict=True)])
+
+
 _CACHE: dict[tuple[Any, ...], LowLightMethod] = {}
 
 
@@ -85,26 +146,35 @@ def load_method(
     *,
     pipeline: Any = None,
     cache: bool = False,
+    exposure: Exposure | str | float | None = None,
     **sampling: Any,
 ) -> LowLightMethod:
-    """``"n2ldiff"`` or a baseline name -> a ``LowLightMethod``.
+    """``"n2ldiff"``, ``"dark-clean"`` or a baseline name -> a ``LowLightMethod``.
 
     For ``n2ldiff``: ``pipeline`` (an already loaded ``LowLightPipeline``) or the model folder ``model``
     (``None`` = the shipped default) on ``device``; ``sampler``, ``steps`` and any other sampling option
     (``eta``, ``start``, ...) are validated now and fixed for every call. ``cache``: reuse the method
-    loaded with the same arguments earlier in this process. Unknown names, samplers and steps raise
-    ``N2LDiffError``.
+    loaded with the same arguments earlier in this process. ``exposure`` (``n2ldiff.exposure``: a number,
+    a range ``"2:16"``, ``"auto"`` or None, ``"oracle"``) applies to the methods that take a darkness
+    (n2ldiff, dark-clean); for the others it must be left at auto. Unknown names, samplers and steps and
+    a bad exposure raise ``N2LDiffError``.
     """
+    spec = Exposure.parse(exposure)
+    if name == DARK_CLEAN:
+        return DarkCleanMethod(spec)
     if name != N2LDIFF:
+        if spec.kind != "auto":
+            raise N2LDiffError(f"{name} draws its own darkness; --exposure applies to {N2LDIFF} and {DARK_CLEAN} only")
         return BaselineMethod(name)
     if pipeline is not None:
-        return pipeline.method(sampler=sampler, steps=steps, **sampling)
+        return pipeline.method(exposure=spec, sampler=sampler, steps=steps, **sampling)
     key = (
         None if model is None else os.path.abspath(model),
         str(device),
         sampler,
         steps,
         tile_size,
+        str(spec),
         tuple(sorted(sampling.items())),
     )
     if cache and key in _CACHE:
@@ -112,7 +182,7 @@ def load_method(
     from n2ldiff.pipeline import LowLightPipeline
 
     pipe = LowLightPipeline.from_pretrained(model, device=device, tile_size=tile_size)
-    method = pipe.method(sampler=sampler, steps=steps, **sampling)
+    method = pipe.method(exposure=spec, sampler=sampler, steps=steps, **sampling)
     if cache:
         _CACHE[key] = method
     return method

@@ -10,7 +10,8 @@
 * existing outputs stop the run before any work unless ``resume`` (skip outputs that the manifest lists
   as complete, that exist and whose input is unchanged; redo the rest; refuse if the folder's outputs
   were made with other settings or another format) or ``overwrite``;
-* alpha is re-attached for PNG output and dropped for JPEG output.
+* alpha is re-attached for PNG output and dropped for JPEG output;
+* the exposure ratio each output was made at is recorded in the manifest (methods that take one).
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ def run_jobs(
         raise N2LDiffError(f"JPEG quality must be in 1..100, got {jpeg_quality}")
     if out_dir.exists() and not out_dir.is_dir():
         raise N2LDiffError(f"{out_dir}: output path exists and is not a folder")
+    if getattr(getattr(method, "exposure", None), "kind", None) == "oracle":
+        raise N2LDiffError(
+            "exposure oracle needs each image's real low-light photo: it is only available in the benchmark"
+        )
     fmt = "png" if _extension(image_format) == ".png" else "jpg"
     jobs = plan_outputs(inputs, out_dir, seeds, fmt, name_template, method_name=getattr(method, "name", ""))
     identity = {"format": fmt, **({"jpeg_quality": jpeg_quality} if fmt == "jpg" else {})}

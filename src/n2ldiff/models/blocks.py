@@ -2,7 +2,8 @@
 
 They follow the original N2LDiff networks: every 3x3 convolution is preceded by reflection padding and
 weight-normalised, activations are Mish, normalisation is instance norm without affine parameters, and
-upsampling is a transposed convolution.
+upsampling is a transposed convolution. Newer models may switch off the instance norm and upsample by
+resize-convolution (``ModelConfig.upsample``); the original layers stay for converted checkpoints.
 """
 
 from __future__ import annotations
@@ -119,6 +120,39 @@ class Upsample(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
+
+
+class ResizeConvUpsample(nn.Module):
+    """Nearest-neighbour x2 then ReflectionPad(1) + 3x3 conv: no checkerboard (Odena et al., 2016)."""
+
+    def __init__(self, channels: int, weight_norm: bool = True) -> None:
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(1)
+        self.conv = make_conv(channels, channels, 3, weight_norm)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.pad(F.interpolate(x, scale_factor=2.0, mode="nearest")))
+
+
+def make_upsample(channels: int, kind: str, weight_norm: bool = True) -> nn.Module:
+    """``kind``: "transposed" (the original) or "resize-conv"."""
+    if kind == "transposed":
+        return Upsample(channels)
+    if kind == "resize-conv":
+        return ResizeConvUpsample(channels, weight_norm)
+    raise ValueError(f"unknown upsample kind {kind!r}")
+
+
+class ExposureEmbedding(nn.Module):
+    """Exposure ratio R -> embedding: sinusoids of 8 log2 R (one unit per 1/8 stop), then an MLP."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.mlp = nn.Sequential(nn.Linear(dim, dim * 4), nn.Mish(), nn.Linear(dim * 4, dim))
+
+    def forward(self, exposure: torch.Tensor) -> torch.Tensor:
+        return self.mlp(sinusoidal_embedding(8 * torch.log2(exposure.float()), self.dim))
 
 
 class OutputHead(nn.Module):

@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -17,15 +18,39 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from n2ldiff.config import ModelConfig, PipelineConfig, from_dict, to_dict
+from n2ldiff.config import PipelineConfig, from_dict, to_dict
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.models.blocks import init_like_original
+from n2ldiff.models.blocks import ExposureEmbedding, WeightNormConv2d, init_like_original
 from n2ldiff.models.encoder import ConditionEncoder
 from n2ldiff.models.unet import DenoisingUNet
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 EMA_WEIGHTS_NAME = "model_ema.safetensors"
+
+
+@dataclass
+class Encoding:
+    """What the condition encoder gives the denoiser and the diffusion.
+
+    ``center``: coarse low-light estimate in [0, 1] (unclamped); ``log_noise_std``: per-pixel log std of the
+    low image's sensor noise in the diffusion's [-1, 1] units, or None for models without that head;
+    ``features``: the maps fed to the denoiser's levels; ``exposure_emb``: the exposure embedding or None.
+    """
+
+    center: torch.Tensor
+    log_noise_std: torch.Tensor | None
+    features: list[torch.Tensor]
+    exposure_emb: torch.Tensor | None
+
+    def detached(self) -> Encoding:
+        """The same encoding cut from the encoder's graph (the denoiser's loss does not train the encoder)."""
+        return Encoding(
+            self.center.detach(),
+            None if self.log_noise_std is None else self.log_noise_std.detach(),
+            [f.detach() for f in self.features],
+            None if self.exposure_emb is None else self.exposure_emb.detach(),
+        )
 
 
 class N2LDiff(nn.Module):
@@ -35,23 +60,51 @@ class N2LDiff(nn.Module):
         super().__init__()
         self.config = config or PipelineConfig()
         m = self.config.model
-        self.encoder = ConditionEncoder(m.base_channels, m.channel_mults, 12, 3, m.weight_norm, m.instance_norm)
-        self.denoiser = DenoisingUNet(m.base_channels, m.channel_mults, 6, 3, m.weight_norm, m.instance_norm)
+        if m.exposure_conditioning:
+            # One embedding for each network, as the time embedding is the denoiser's own.
+            self.encoder_exposure = ExposureEmbedding(m.base_channels)
+            self.denoiser_exposure = ExposureEmbedding(m.base_channels)
+        out = (6 if m.center == "gain" else 3) + (3 if m.noise_level_head else 0)
+        embed = m.base_channels if m.exposure_conditioning else None
+        self.encoder = ConditionEncoder(
+            m.base_channels, m.channel_mults, 12, out, m.weight_norm, m.instance_norm, m.upsample, embed
+        )
+        self.denoiser = DenoisingUNet(
+            m.base_channels, m.channel_mults, 6, 3, m.weight_norm, m.instance_norm, m.upsample
+        )
         init_like_original(self)
+        if m.noise_level_head:
+            with torch.no_grad():
+                # Start the noise level near real sensor noise (e^-4.5 = 1.4 8-bit levels) and the denoiser's
+                # correction at zero, so an untrained denoiser already samples N(center, s^2).
+                self.encoder.head.proj.bias[-3:] = -4.5
+                proj = self.denoiser.head.proj
+                (proj.weight_g if isinstance(proj, WeightNormConv2d) else proj.weight).zero_()
 
-    @property
-    def model_config(self) -> ModelConfig:
-        return self.config.model
+    def encode(self, normal: torch.Tensor, exposure: torch.Tensor | None = None) -> Encoding:
+        """Normal-light image in [0, 1] (and, for exposure-conditioned models, R per row) -> ``Encoding``."""
+        m = self.config.model
+        encoder_emb = denoiser_emb = None
+        if m.exposure_conditioning:
+            if exposure is None:
+                raise N2LDiffError("this model is conditioned on the exposure ratio: pass exposure=")
+            exposure = torch.as_tensor(exposure, dtype=torch.float32, device=normal.device).reshape(-1)
+            exposure = exposure.expand(normal.shape[0])
+            encoder_emb = self.encoder_exposure(exposure)
+            denoiser_emb = self.denoiser_exposure(exposure)
+        head, feats = self.encoder(normal, encoder_emb)
+        log_std = head[:, -3:] if m.noise_level_head else None
+        if m.center == "gain":
+            # A local tone/colour map of the normal image, darkened by R: every detail of the photo survives.
+            log_r = torch.zeros(normal.shape[0], device=normal.device) if exposure is None else exposure.log()
+            gain = torch.exp(head[:, 0:3].clamp(-10, 10) - log_r[:, None, None, None])
+            center = normal * gain + 0.1 * head[:, 3:6]
+        else:
+            center = head[:, :3]
+        return Encoding(center, log_std, feats[: len(m.channel_mults)], denoiser_emb)
 
-    def encode(self, normal: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Normal-light image in [0, 1] -> (center in [0, 1] nominal, the denoiser's feature maps)."""
-        center, feats = self.encoder(normal)
-        return center, feats[: len(self.config.model.channel_mults)]
-
-    def denoise(
-        self, x_t: torch.Tensor, t: torch.Tensor, normal: torch.Tensor, feats: list[torch.Tensor]
-    ) -> torch.Tensor:
-        return self.denoiser(x_t, t, normal, feats)
+    def denoise(self, x_t: torch.Tensor, t: torch.Tensor, normal: torch.Tensor, encoding: Encoding) -> torch.Tensor:
+        return self.denoiser(x_t, t, normal, encoding.features, encoding.exposure_emb)
 
     # ----------------------------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | Path, ema_state: dict[str, torch.Tensor] | None = None) -> Path:

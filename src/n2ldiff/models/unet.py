@@ -14,8 +14,8 @@ from n2ldiff.models.blocks import (
     Downsample,
     OutputHead,
     ResnetBlock,
-    Upsample,
     channel_plan,
+    make_upsample,
     sinusoidal_embedding,
 )
 
@@ -37,6 +37,7 @@ class DenoisingUNet(nn.Module):
         out_channels: int = 3,
         weight_norm: bool = True,
         instance_norm: bool = True,
+        upsample: str = "transposed",
     ) -> None:
         super().__init__()
         self.time_dim = base_channels
@@ -60,21 +61,29 @@ class DenoisingUNet(nn.Module):
             UNetLevel(
                 ResnetBlock(cout * 2, cin, td, wn, inorm),
                 ResnetBlock(cin, cin, td, wn, inorm),
-                Upsample(cin),
+                make_upsample(cin, upsample, wn),
             )
             for cin, cout in reversed(levels[1:])
         )
         self.head = OutputHead(base_channels * channel_mults[0], out_channels, wn)
 
     def forward(
-        self, x_t: torch.Tensor, t: torch.Tensor, normal: torch.Tensor, encoder_feats: list[torch.Tensor]
+        self,
+        x_t: torch.Tensor,
+        t: torch.Tensor,
+        normal: torch.Tensor,
+        encoder_feats: list[torch.Tensor],
+        condition_emb: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Predict the center-shifted noise.
+        """Predict the network output (its meaning is the diffusion's ``prediction_type``).
 
         x_t: B x 3 x H x W noisy image in [-1, 1] scale; t: B integer timesteps; normal: B x 3 x H x W
-        normal-light image in [0, 1]; encoder_feats: the encoder's down-path maps, one per level.
+        normal-light image in [0, 1]; encoder_feats: the encoder's down-path maps, one per level;
+        condition_emb: an extra embedding (the exposure) added to the time embedding.
         """
         time_emb = self.time_mlp(sinusoidal_embedding(t, self.time_dim))
+        if condition_emb is not None:
+            time_emb = time_emb + condition_emb
         x = torch.cat((x_t, normal), dim=1)
         skips: list[torch.Tensor] = []
         for level, feat in zip(self.down, encoder_feats, strict=False):

@@ -18,6 +18,7 @@ from n2ldiff.data.datasets import item_generator, paired_crop_flip
 from n2ldiff.data.io import read_image
 from n2ldiff.data.layouts import ImagePair, find_pairs
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.exposure import MAX_EXPOSURE, MIN_EXPOSURE, exposure_ratio
 
 
 class StepBatchSampler(Sampler[list[tuple[int, int]]]):
@@ -56,7 +57,10 @@ class StepBatchSampler(Sampler[list[tuple[int, int]]]):
 
 
 class PairCropDataset(Dataset):
-    """``dataset[(index, crop_seed)]`` -> aligned random crops of pair ``index`` (normal in, low target)."""
+    """``dataset[(index, crop_seed)]`` -> aligned random crops of pair ``index`` (normal in, low target).
+
+    Items also carry the pair's exposure ratio R, measured on the whole images (what a user asks for).
+    """
 
     def __init__(self, pairs: list[ImagePair], crop_size: int | None, flip: bool, seed: int, cache: bool) -> None:
         self.pairs = pairs
@@ -64,6 +68,7 @@ class PairCropDataset(Dataset):
         self.flip = flip
         self.seed = seed
         self._cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
+        self._exposures: dict[int, float] = {}
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -84,8 +89,17 @@ class PairCropDataset(Dataset):
     def __getitem__(self, item: tuple[int, int] | int) -> dict[str, torch.Tensor | str]:
         index, crop_seed = item if isinstance(item, tuple) else (item, item)
         normal, low = self._load(index)
+        exposure = self.exposure(index, normal, low)
         normal, low = paired_crop_flip(normal, low, self.crop_size, self.flip, item_generator(self.seed, 0, crop_seed))
-        return {"normal": normal, "low": low, "name": self.pairs[index].name}
+        return {"normal": normal, "low": low, "exposure": torch.tensor(exposure), "name": self.pairs[index].name}
+
+    def exposure(self, index: int, normal: torch.Tensor | None = None, low: torch.Tensor | None = None) -> float:
+        """The whole-image exposure ratio of pair ``index`` (cached)."""
+        if index not in self._exposures:
+            if normal is None or low is None:
+                normal, low = self._load(index)
+            self._exposures[index] = float(exposure_ratio(normal, low).clamp(MIN_EXPOSURE, MAX_EXPOSURE))
+        return self._exposures[index]
 
 
 class PairedDataModule(L.LightningDataModule):
@@ -95,12 +109,24 @@ class PairedDataModule(L.LightningDataModule):
         self.trainer_config = trainer
         self.train_pairs = self._pairs(data.train_split)
         self.val_pairs = self._pairs(data.val_split)[: data.max_val_images] if data.val_split else []
+        self._train_dataset: PairCropDataset | None = None
 
     def _pairs(self, split: str | None) -> list[ImagePair]:
         d = self.data_config
         if not d.root.exists():
             raise N2LDiffError(f"data.root: folder not found: {d.root}")
         return find_pairs(d.root, d.layout, split=split)
+
+    def train_dataset(self) -> PairCropDataset:
+        if self._train_dataset is None:
+            d, t = self.data_config, self.trainer_config
+            self._train_dataset = PairCropDataset(self.train_pairs, d.crop_size, d.flip, t.seed, d.cache_images)
+        return self._train_dataset
+
+    def train_exposures(self) -> list[float]:
+        """The exposure ratio R of every training pair (loads each pair once)."""
+        dataset = self.train_dataset()
+        return [dataset.exposure(i) for i in range(len(dataset))]
 
     def train_dataloader(self) -> DataLoader:
         d, t = self.data_config, self.trainer_config
@@ -109,7 +135,7 @@ class PairedDataModule(L.LightningDataModule):
         world = trainer.world_size if trainer else 1
         sampler = StepBatchSampler(len(self.train_pairs), t.batch_size, t.seed, t.max_steps, rank, world)
         sampler.start_step = trainer.global_step if trainer else 0
-        dataset = PairCropDataset(self.train_pairs, d.crop_size, d.flip, t.seed, d.cache_images)
+        dataset = self.train_dataset()
         return DataLoader(
             dataset, batch_sampler=sampler, num_workers=d.num_workers, persistent_workers=d.num_workers > 0
         )

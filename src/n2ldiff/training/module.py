@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 from pathlib import Path
@@ -14,12 +15,11 @@ import torch.nn.functional as F
 from PIL import Image
 
 from n2ldiff.config import TrainConfig, to_dict
-from n2ldiff.diffusion.losses import n2ldiff_loss
+from n2ldiff.diffusion.losses import n2ldiff_loss, noise_level_nll
 from n2ldiff.diffusion.noise import PositionalNoise
-from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range, to_model_range
-from n2ldiff.diffusion.samplers import make_sampler, sample_loop
-from n2ldiff.diffusion.schedule import Schedule
+from n2ldiff.diffusion.process import CenterShiftedDiffusion, noise_std_from_log, to_model_range
 from n2ldiff.models.n2ldiff import N2LDiff
+from n2ldiff.sampling import SamplingSettings, sample
 from n2ldiff.training.ema import EMA
 
 
@@ -32,16 +32,16 @@ def step_generator(seed: int, step: int, rank: int, device: torch.device) -> tor
 
 
 class N2LDiffModule(L.LightningModule):
-    def __init__(self, config: TrainConfig) -> None:
+    def __init__(self, config: TrainConfig, exposure_quantiles: tuple[float, ...] = ()) -> None:
+        """``exposure_quantiles``: the training pairs' distribution of R, stored with the model (auto)."""
         super().__init__()
         self.config = config
-        self.save_hyperparameters({"config": to_dict(config)})
-        self.model = N2LDiff(config.pipeline)
+        self.save_hyperparameters({"config": to_dict(config), "exposure_quantiles": list(exposure_quantiles)})
+        pipeline = dataclasses.replace(config.pipeline, exposure_quantiles=tuple(exposure_quantiles))
+        self.model = N2LDiff(pipeline)
         self.ema = EMA(self.model, config.optim.ema_decay, config.optim.ema_start_step)
-        d = config.diffusion
-        self.diffusion = CenterShiftedDiffusion(
-            Schedule.cosine(d.timesteps, d.cosine_s), d.clip_denoised, d.prediction_type, d.sigma_data
-        )
+        self.diffusion = CenterShiftedDiffusion.from_config(config.diffusion)
+        self.sampling = SamplingSettings.resolve(config.diffusion, config.trainer.val_sampler, config.trainer.val_steps)
         self.perceptual: torch.nn.Module | None = None
         if config.loss.perceptual_weight > 0:
             from n2ldiff.metrics.fidelity import LPIPS
@@ -82,12 +82,14 @@ class N2LDiffModule(L.LightningModule):
 
     def _to_device(self) -> None:
         if self.diffusion.schedule.betas.device != self.device:
-            self.diffusion.schedule = self.diffusion.schedule.to(self.device)
+            self.diffusion.to(self.device)
         if self.perceptual is not None:
             self.perceptual.to(self.device)
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         self._to_device()
+        if self.config.model.noise_level_head:
+            return self._noise_level_step(batch)
         cfg = self.config.loss
         normal, low = batch["normal"], batch["low"]
         gen = step_generator(self.config.trainer.seed, self.global_step, self.global_rank, normal.device)
@@ -98,13 +100,14 @@ class N2LDiffModule(L.LightningModule):
 
         encoder_grad = self.config.optim.train_encoder
         with torch.set_grad_enabled(encoder_grad):
-            center01, feats = self.model.encode(normal)
+            encoding = self.model.encode(normal, batch.get("exposure"))
+        center01 = encoding.center
         x0 = to_model_range(low)
         # The original picks, per batch, the encoder's center or the ground truth itself as the center.
         center = x0 if use_truth else to_model_range(center01)
         x_t = self.diffusion.q_sample(x0, t, center, noise)
         eps_target = self.diffusion.shifted_noise(noise, t, center)
-        output = self.model.denoise(x_t, t, normal, feats)
+        output = self.model.denoise(x_t, t, normal, encoding)
         terms = n2ldiff_loss(
             self.diffusion,
             output,
@@ -130,6 +133,49 @@ class N2LDiffModule(L.LightningModule):
         )
         return loss
 
+    def _noise_level_step(self, batch: dict[str, Any]) -> torch.Tensor:
+        """The objective of models with a noise-level head (preconditioned, shortened chain).
+
+        * center: L1 to the real low image (the encoder's mean estimate);
+        * noise level: Gaussian NLL of the residual's high frequencies (what sensor noise is);
+        * denoiser: the preconditioned target around the Gaussian prior N(center, s^2), on timesteps of
+          the shortened chain only; it sees the encoder's outputs detached, so it cannot spoil them.
+        """
+        cfg = self.config.loss
+        normal, low = batch["normal"], batch["low"]
+        gen = step_generator(self.config.trainer.seed, self.global_step, self.global_rank, normal.device)
+        b = normal.shape[0]
+        d = self.config.diffusion
+        first = d.timesteps - 1 if d.start_timestep is None else d.start_timestep
+        t = torch.randint(0, first + 1, (b,), generator=gen, device=normal.device)
+        noise = torch.randn(low.shape, generator=gen, device=normal.device)
+
+        encoding = self.model.encode(normal, batch["exposure"])
+        assert encoding.log_noise_std is not None
+        x0 = to_model_range(low)
+        center_term = F.l1_loss(encoding.center, low)
+        residual = x0 - to_model_range(encoding.center).detach()
+        level_term = noise_level_nll(encoding.log_noise_std, residual)
+
+        fixed = encoding.detached()
+        center = to_model_range(fixed.center)
+        sigma = noise_std_from_log(fixed.log_noise_std)
+        x_t = self.diffusion.q_sample(x0, t, center, noise)
+        output = self.model.denoise(x_t, t, normal, fixed)
+        denoise_term = F.smooth_l1_loss(output, self.diffusion.output_target(x0, x_t, t, center, sigma))
+        loss = cfg.center_weight * center_term + cfg.noise_level_weight * level_term + cfg.noise_weight * denoise_term
+        self.log_dict(
+            {
+                "train/loss": loss,
+                "train/center_l1": center_term,
+                "train/noise_nll": level_term,
+                "train/denoise": denoise_term,
+            },
+            on_step=True,
+            prog_bar=True,
+        )
+        return loss
+
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
         super().optimizer_step(*args, **kwargs)
         # Here rather than in on_train_batch_end: checkpoint callbacks run before that hook, and a
@@ -138,26 +184,19 @@ class N2LDiffModule(L.LightningModule):
 
     # ------------------------------------------------------------------------------------- validation
     @torch.no_grad()
-    def sample(self, normal: torch.Tensor, seed: int, model: N2LDiff | None = None) -> torch.Tensor:
+    def sample(
+        self, normal: torch.Tensor, seed: int, exposure: torch.Tensor | None = None, model: N2LDiff | None = None
+    ) -> torch.Tensor:
         model = model or self.ema.shadow
-        t = self.config.trainer
-        center01, feats = model.encode(normal)
-        center = to_model_range(center01)
-        sampler = make_sampler(t.val_sampler, self.diffusion, t.val_steps)
         noise = PositionalNoise([seed] * normal.shape[0])
-
-        def denoise(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
-            return self.diffusion.shifted_noise_from_output(model.denoise(x, tt, normal, feats), x, tt, center)
-
-        x0 = sample_loop(denoise, sampler, center, noise, self.config.diffusion.start)
-        return from_model_range(x0)
+        return sample(model, self.diffusion, normal, noise, self.sampling, exposure)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._to_device()
         from n2ldiff.metrics.fidelity import psnr, ssim
 
         normal, low = batch["normal"], batch["low"]
-        pred = self.sample(normal, seed=batch_idx)
+        pred = self.sample(normal, seed=batch_idx, exposure=batch.get("exposure"))
         scores = {"psnr": float(psnr(pred, low).mean()), "ssim": float(ssim(pred, low).mean())}
         if self.perceptual is not None:
             scores["lpips"] = float(self.perceptual(pred, low).mean())

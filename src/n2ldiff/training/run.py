@@ -17,6 +17,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 import n2ldiff
 from n2ldiff.config import TrainConfig, to_dict
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.exposure import training_quantiles
 from n2ldiff.files import sha256_file
 from n2ldiff.models.n2ldiff import WEIGHTS_NAME
 from n2ldiff.training.datamodule import PairedDataModule
@@ -114,7 +115,10 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    module = N2LDiffModule(config)
+    quantiles: tuple[float, ...] = ()
+    if config.model.exposure_conditioning:
+        quantiles = training_quantiles(datamodule.train_exposures())
+    module = N2LDiffModule(config, quantiles)
     trainer = build_trainer(config, [ExportOnEnd(config, time.time())])
     trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
     return out / "model"

@@ -1,0 +1,98 @@
+"""``sample()``: the one way to turn normal-light images into low-light ones with a model and a sampler.
+
+The pipeline, training validation and the benchmark all call this function, so a sampling setting means
+the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from n2ldiff.config import DiffusionConfig
+from n2ldiff.diffusion.noise import NoiseSource
+from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range, noise_std_from_log, to_model_range
+from n2ldiff.diffusion.samplers import SAMPLERS, make_sampler, sample_loop
+from n2ldiff.errors import N2LDiffError
+from n2ldiff.models.n2ldiff import N2LDiff
+
+STARTS = ("center+noise", "center")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamplingSettings:
+    """How to sample. ``SamplingSettings.resolve`` fills what is not given from the model's config."""
+
+    sampler: str
+    steps: int
+    eta: float = 0.0
+    start: str = "center+noise"
+    start_timestep: int | None = None
+    timestep_spacing: str = "linear"
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def resolve(
+        cls,
+        config: DiffusionConfig,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        start: str | None = None,
+    ) -> SamplingSettings:
+        """The model's defaults, overridden where given, validated.
+
+        Steps default to the model's own when its sampler is kept; with another sampler, to every step of
+        the chain for ``ddpm`` and to the model's default step count otherwise.
+        """
+        sampler = sampler or config.sampler
+        if sampler not in SAMPLERS:
+            raise N2LDiffError(f"unknown sampler {sampler!r} (choose from {', '.join(SAMPLERS)})")
+        first = config.timesteps - 1 if config.start_timestep is None else config.start_timestep
+        if steps is None:
+            steps = first + 1 if sampler == "ddpm" and sampler != config.sampler else config.steps
+        settings = cls(
+            sampler=sampler,
+            steps=steps,
+            eta=config.eta if eta is None else eta,
+            start=start or config.start,
+            start_timestep=config.start_timestep,
+            timestep_spacing=config.timestep_spacing,
+        )
+        if settings.start not in STARTS:
+            raise N2LDiffError(f"unknown start {settings.start!r} (choose {' or '.join(STARTS)})")
+        settings.make_sampler(CenterShiftedDiffusion.from_config(config))  # validates steps and eta
+        return settings
+
+    def make_sampler(self, diffusion: CenterShiftedDiffusion):
+        return make_sampler(self.sampler, diffusion, self.steps, self.eta, self.start_timestep, self.timestep_spacing)
+
+
+@torch.no_grad()
+def sample(
+    model: N2LDiff,
+    diffusion: CenterShiftedDiffusion,
+    normal: torch.Tensor,
+    noise: NoiseSource,
+    settings: SamplingSettings,
+    exposure: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """B x 3 x H x W normal-light images in [0, 1] (H, W multiples of the stride) -> low-light, [0, 1].
+
+    ``exposure``: the exposure ratio R per row, for exposure-conditioned models.
+    """
+    encoding = model.encode(normal, exposure)
+    center = to_model_range(encoding.center)
+    noise_std = None
+    if encoding.log_noise_std is not None and diffusion.prediction_type == "preconditioned":
+        noise_std = noise_std_from_log(encoding.log_noise_std)
+
+    def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return diffusion.x0_from_output(model.denoise(x, t, normal, encoding), x, t, center, noise_std)
+
+    x0 = sample_loop(denoise, settings.make_sampler(diffusion), center, noise, settings.start, noise_std=noise_std)
+    return from_model_range(x0)
