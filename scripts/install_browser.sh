@@ -12,7 +12,8 @@ if [ -x "$browser" ]; then
 fi
 
 if ! command -v apt-get >/dev/null 2>&1; then
-    echo "error: $browser is missing and apt-get is not available; install chromium and set N2LDIFF_CHROMIUM" >&2
+    echo "error: $browser is missing and apt-get is not available; install chromium and set N2LDIFF_CHROMIUM," >&2
+    echo "       or run the tests without the browser test: N2LDIFF_NO_BROWSER=1 bash scripts/test.sh" >&2
     exit 1
 fi
 
@@ -21,7 +22,8 @@ if [ "$(id -u)" -ne 0 ]; then
     if command -v sudo >/dev/null 2>&1; then
         sudo="sudo"
     else
-        echo "error: installing chromium needs root (or sudo)" >&2
+        echo "error: installing chromium needs root (or sudo); to run the tests without the browser test:" >&2
+        echo "       N2LDIFF_NO_BROWSER=1 bash scripts/test.sh" >&2
         exit 1
     fi
 fi

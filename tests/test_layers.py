@@ -26,8 +26,8 @@ LAYERS: list[tuple[str, ...]] = [
     ),  # fmt: skip
     # reading and writing images, dataset layouts
     ("n2ldiff.data",),
-    # networks, the diffusion process and samplers, physics baselines, metrics
-    ("n2ldiff.models", "n2ldiff.diffusion", "n2ldiff.baselines", "n2ldiff.metrics"),
+    # networks (and their model folders), the diffusion process and samplers, physics baselines, metrics
+    ("n2ldiff.models", "n2ldiff.model_folder", "n2ldiff.diffusion", "n2ldiff.baselines", "n2ldiff.metrics"),
     # a trained model in use: sampling, the pipeline and what sits beside it
     ("n2ldiff.sampling", "n2ldiff.pipeline", "n2ldiff.transforms", "n2ldiff.convert", "n2ldiff.training"),
     # the engine: methods over image files

@@ -76,6 +76,9 @@ class DiffusionConfig:
     # How the sampled timesteps are spread between the start and 0: "linear" in t (the original) or
     # "geometric" in the noise std sqrt(1 - alpha-bar), dense near the clean end where sensor noise lives.
     timestep_spacing: Literal["linear", "geometric"] = "linear"
+    # Models with a noise-level head: a factor on the predicted noise std when sampling, calibrated after
+    # training on the *train* split (benchmarks/calibrate_noise.py) so seeds vary like real noise.
+    noise_scale: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,7 +156,7 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     """Build dataclass ``cls`` from a dict, type-checking values; unknown keys are an error."""
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(set(data) - set(fields), key=str)
     if unknown:
         raise N2LDiffError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(sorted(fields))})")
     kwargs = {name: _convert(value, hints[name], f"{where}.{name}") for name, value in data.items()}
@@ -186,9 +189,17 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise N2LDiffError(f"config file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise N2LDiffError(f"{path}: not a text file (not UTF-8); expected a YAML config") from None
+    except OSError as err:
+        raise N2LDiffError(f"{path}: cannot read the config ({err.strerror or err})") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise N2LDiffError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
+    except RecursionError:
+        raise N2LDiffError(f"{path}: not valid YAML (nested too deeply)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -301,4 +312,140 @@ def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None)
             if not isinstance(node, dict):
                 raise N2LDiffError(f"override {dotted}: {p} is not a section")
         node[leaf] = value
-    return from_dict(TrainConfig, data, where=str(path))
+    return validate_train_config(from_dict(TrainConfig, data, where=str(path)), where=str(path))
+
+
+# ---------------------------------------------------------------------------------------- validation
+# Typed loading checks types; these check ranges, before any work (no folders made, no memory taken).
+# Unknown fields (newer configs) are checked generically: every float must be finite.
+
+#: Size bounds for a model read from a config: far above the paper model (width 64, six levels, 80 M
+#: parameters) and far below what would exhaust memory when the networks are built.
+MAX_BASE_CHANNELS = 1024
+MAX_CHANNEL_MULT = 64
+MAX_LEVELS = 8
+MAX_WIDTH = 4096
+MAX_PARAMETERS = 500_000_000
+MAX_TIMESTEPS = 10_000
+
+
+def _check_int(value: Any, where: str, low: int | None = None, high: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise N2LDiffError(f"{where}: expected an integer, got {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        if high is None:
+            raise N2LDiffError(f"{where}: must be at least {low}, got {value}")
+        if low is None:
+            raise N2LDiffError(f"{where}: must be at most {high}, got {value}")
+        raise N2LDiffError(f"{where}: must be between {low} and {high}, got {value}")
+
+
+def _check_float(
+    value: Any, where: str, low: float | None = None, high: float | None = None, low_inclusive: bool = True
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise N2LDiffError(f"{where}: expected a number, got {value!r}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise N2LDiffError(f"{where}: must be a finite number, got {value!r}")
+    if low is not None and (value < low or (value == low and not low_inclusive)):
+        raise N2LDiffError(f"{where}: must be {'at least' if low_inclusive else 'greater than'} {low}, got {value}")
+    if high is not None and value > high:
+        raise N2LDiffError(f"{where}: must be at most {high}, got {value}")
+
+
+def _check_finite_floats(config: Any, where: str) -> None:
+    """Every float anywhere in a (nested) config must be finite (covers fields added later)."""
+    if dataclasses.is_dataclass(config):
+        for f in dataclasses.fields(config):
+            _check_finite_floats(getattr(config, f.name), f"{where}.{f.name}")
+    elif isinstance(config, (list, tuple)):
+        for i, item in enumerate(config):
+            _check_finite_floats(item, f"{where}[{i}]")
+    elif isinstance(config, float):
+        _check_float(config, where)
+
+
+def validate_model_config(model: ModelConfig, where: str = "model") -> ModelConfig:
+    """Range checks of a ``ModelConfig``; returns it unchanged or raises ``N2LDiffError``."""
+    _check_int(model.base_channels, f"{where}.base_channels", 1, MAX_BASE_CHANNELS)
+    mults = model.channel_mults
+    if not isinstance(mults, (list, tuple)) or not 1 <= len(mults) <= MAX_LEVELS:
+        raise N2LDiffError(f"{where}.channel_mults: needs 1 to {MAX_LEVELS} levels, got {list(mults)!r}")
+    for i, mult in enumerate(mults):
+        _check_int(mult, f"{where}.channel_mults[{i}]", 1, MAX_CHANNEL_MULT)
+    widest = model.base_channels * max(mults)
+    if widest > MAX_WIDTH:
+        raise N2LDiffError(
+            f"{where}: widest level has {widest} channels (base_channels x channel_mults), at most {MAX_WIDTH}"
+        )
+    _check_finite_floats(model, where)
+    return model
+
+
+def validate_diffusion_config(diffusion: DiffusionConfig, where: str = "diffusion") -> DiffusionConfig:
+    """Range checks of a ``DiffusionConfig``; returns it unchanged or raises ``N2LDiffError``."""
+    _check_int(diffusion.timesteps, f"{where}.timesteps", 1, MAX_TIMESTEPS)
+    _check_float(diffusion.cosine_s, f"{where}.cosine_s", 0.0, 1.0, low_inclusive=False)
+    _check_float(diffusion.sigma_data, f"{where}.sigma_data", 0.0, low_inclusive=False)
+    _check_int(diffusion.steps, f"{where}.steps", 1, diffusion.timesteps)
+    if diffusion.sampler == "ddpm" and diffusion.steps != diffusion.timesteps:
+        raise N2LDiffError(
+            f"{where}.steps: the ddpm sampler runs all {diffusion.timesteps} timesteps, got steps {diffusion.steps}"
+        )
+    _check_float(diffusion.eta, f"{where}.eta", 0.0)
+    _check_finite_floats(diffusion, where)
+    return diffusion
+
+
+def validate_pipeline_config(config: PipelineConfig, where: str = "config") -> PipelineConfig:
+    """Range checks of a model folder's ``config.json`` (see ``validate_model_config``)."""
+    validate_model_config(config.model, f"{where}: model")
+    validate_diffusion_config(config.diffusion, f"{where}: diffusion")
+    _check_finite_floats(config, where)
+    return config
+
+
+def validate_train_config(config: TrainConfig, where: str = "config") -> TrainConfig:
+    """Range checks of every numeric field of a training config, before any folder or network is made."""
+    model = validate_model_config(config.model, f"{where}: model")
+    diffusion = validate_diffusion_config(config.diffusion, f"{where}: diffusion")
+    stride, smallest = model.size_multiple, model.min_size
+    d = config.data
+    for name in ("crop_size", "val_crop_size"):
+        value = getattr(d, name)
+        if value is None and name == "val_crop_size":
+            continue
+        _check_int(value, f"{where}: data.{name}", smallest)
+        if value % stride:
+            raise N2LDiffError(
+                f"{where}: data.{name}: must be a multiple of {stride} (the network halves the size "
+                f"{len(model.channel_mults) - 1} times), got {value}"
+            )
+    _check_int(d.max_val_images, f"{where}: data.max_val_images", 0)
+    _check_int(d.num_workers, f"{where}: data.num_workers", 0)
+    loss = config.loss
+    for name in ("perceptual_weight", "noise_weight", "center_weight"):
+        _check_float(getattr(loss, name), f"{where}: loss.{name}", 0.0)
+    if loss.perceptual_weight + loss.noise_weight + loss.center_weight <= 0:
+        raise N2LDiffError(f"{where}: loss: at least one of perceptual_weight, noise_weight, center_weight must be > 0")
+    o = config.optim
+    _check_float(o.lr, f"{where}: optim.lr", 0.0, low_inclusive=False)
+    _check_float(o.weight_decay, f"{where}: optim.weight_decay", 0.0)
+    _check_float(o.gradient_clip_norm, f"{where}: optim.gradient_clip_norm", 0.0)
+    _check_int(o.warmup_steps, f"{where}: optim.warmup_steps", 0)
+    _check_float(o.ema_decay, f"{where}: optim.ema_decay", 0.0, 1.0)
+    _check_int(o.ema_start_step, f"{where}: optim.ema_start_step", 0)
+    t = config.trainer
+    _check_int(t.max_steps, f"{where}: trainer.max_steps", 1)
+    for name in ("batch_size", "checkpoint_every", "val_every", "log_every", "num_nodes"):
+        _check_int(getattr(t, name), f"{where}: trainer.{name}", 1)
+    _check_int(t.val_steps, f"{where}: trainer.val_steps", 1, diffusion.timesteps)
+    if t.val_sampler == "ddpm" and t.val_steps != diffusion.timesteps:
+        raise N2LDiffError(
+            f"{where}: trainer.val_steps: the ddpm sampler runs all {diffusion.timesteps} timesteps, got {t.val_steps}"
+        )
+    if isinstance(t.devices, int) and not isinstance(t.devices, bool) and t.devices < 1 and t.devices != -1:
+        raise N2LDiffError(f"{where}: trainer.devices: must be at least 1 (or -1 for all), got {t.devices}")
+    _check_int(t.seed, f"{where}: trainer.seed", 0, 2**32 - 1)
+    _check_finite_floats(config, where)
+    return config

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import pickle
 import re
-import shutil
 import zipfile
 from collections import OrderedDict
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 
 import torch
 
-from n2ldiff.config import DiffusionConfig, ModelConfig, PipelineConfig
+from n2ldiff.config import DiffusionConfig, ModelConfig, PipelineConfig, validate_pipeline_config
 from n2ldiff.diffusion.schedule import Schedule
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.models.n2ldiff import N2LDiff
@@ -180,6 +179,7 @@ def convert_state_dict(state: dict[str, torch.Tensor], source: str = "checkpoint
     model_config = infer_model_config(state, source)
     timesteps = int(state["model.betas"].shape[0]) if "model.betas" in state else 100
     config = PipelineConfig(model=model_config, diffusion=DiffusionConfig(timesteps=timesteps))
+    validate_pipeline_config(config, where=source)
     model = N2LDiff(config)
     ours = model.state_dict()
     converted: dict[str, torch.Tensor] = {}
@@ -215,11 +215,22 @@ def convert_checkpoint(checkpoint: str | Path, out_dir: str | Path, overwrite: b
     """Original ``.ckpt`` -> ``out_dir`` with config.json + model.safetensors (+ model_ema.safetensors).
 
     EMA weights are written when the checkpoint carries them under ``ema.`` (original key names after the
-    prefix). Nothing is written unless the whole conversion succeeds.
+    prefix). Nothing is written unless the whole conversion succeeds. An ``out_dir`` that already holds a
+    model (``config.json`` or ``*.safetensors``) is refused unless ``overwrite``; then only those files
+    are replaced (see ``N2LDiff.save_pretrained``): other files, the checkpoint itself included, stay.
     """
+    from n2ldiff.files import check_output_location
+    from n2ldiff.model_folder import is_model_file
+
     out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise N2LDiffError(f"{out_dir} exists and is not empty (pass --overwrite to replace it)")
+    check_output_location(out_dir, "model folder")
+    if out_dir.is_dir() and not overwrite:
+        ours = sorted(p.name for p in out_dir.iterdir() if is_model_file(p.name))
+        if ours:
+            raise N2LDiffError(
+                f"{out_dir} already holds a model ({', '.join(ours)}); pass --overwrite to replace those files "
+                "(other files in it are kept)"
+            )
     state = load_checkpoint_state(checkpoint)
     ema_state = {k[len("ema.") :]: v for k, v in state.items() if k.startswith("ema.")}
     main_state = {k: v for k, v in state.items() if not k.startswith("ema.")}
@@ -227,6 +238,4 @@ def convert_checkpoint(checkpoint: str | Path, out_dir: str | Path, overwrite: b
     ema_tensors = None
     if ema_state:
         ema_tensors = convert_state_dict(ema_state, source=f"{checkpoint} (ema)").state_dict()
-    if out_dir.exists() and overwrite:
-        shutil.rmtree(out_dir)
     return model.save_pretrained(out_dir, ema_state=ema_tensors)

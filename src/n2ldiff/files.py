@@ -10,6 +10,8 @@ it, which the operating system releases when the process exits, also when it cra
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -66,6 +68,54 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return write_bytes_atomic(path, text.encode("utf-8"))
 
 
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if os.path.lexists(candidate):
+            return candidate
+    return Path(".")
+
+
+def check_output_location(path: str | Path, what: str = "output folder") -> None:
+    """One-line ``N2LDiffError`` unless ``path`` is a folder we can write into, or can be created as one.
+
+    Nothing is created (a probe file is written into the nearest existing folder and removed), so a
+    check that fails leaves no trace: call it before any work.
+    """
+    path = Path(path)
+    existing = _nearest_existing(path.absolute())
+    if existing == path.absolute():
+        if not path.is_dir():
+            raise N2LDiffError(f"{path}: the {what} exists and is not a folder")
+    elif not existing.is_dir():
+        raise N2LDiffError(f"{path}: cannot create the {what}: {existing} is a file, not a folder")
+    try:
+        fd, name = tempfile.mkstemp(dir=existing, prefix=".n2ldiff-probe-")
+    except OSError as err:
+        raise N2LDiffError(f"{path}: cannot write the {what} there ({err.strerror or err}: {existing})") from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def make_output_dir(path: str | Path, what: str = "output folder") -> Path:
+    """``check_output_location``, then create the folder (with its parents); one-line errors."""
+    path = Path(path)
+    check_output_location(path, what)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise N2LDiffError(f"{path}: cannot create the {what} ({err.strerror or err})") from None
+    return path
+
+
+#: errno values that mean the disk (or quota) is full: a run cannot go on.
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """True for an ``OSError`` saying that no space (or quota) is left."""
+    return isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS
+
+
 def remove_stale_temps(folder: str | Path) -> int:
     """Delete leftover temporary files (``TEMP_SUFFIX``) of killed runs under ``folder``; returns how many.
 
@@ -98,8 +148,7 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
     """
     import fcntl
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = make_output_dir(folder)  # a file in the path, a read-only place: one line
     path = folder / LOCK_NAME
     while True:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -120,8 +169,9 @@ def folder_lock(folder: str | Path) -> Iterator[Path]:
         os.close(fd)  # we locked a file that was already unlinked: try again with the current one
     try:
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}).encode())
+        with contextlib.suppress(OSError):  # who holds the lock is only a hint (a full disk must not stop here)
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}).encode())
         yield path
     finally:
         path.unlink(missing_ok=True)  # before unlocking, so nobody locks a file that is about to go

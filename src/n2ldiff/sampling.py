@@ -89,7 +89,7 @@ def sample(
     center = to_model_range(encoding.center)
     noise_std = None
     if encoding.log_noise_std is not None and diffusion.prediction_type == "preconditioned":
-        noise_std = noise_std_from_log(encoding.log_noise_std)
+        noise_std = noise_std_from_log(encoding.log_noise_std) * model.config.diffusion.noise_scale
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return diffusion.x0_from_output(model.denoise(x, t, normal, encoding), x, t, center, noise_std)

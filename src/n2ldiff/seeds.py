@@ -17,10 +17,8 @@ from n2ldiff.errors import N2LDiffError
 __all__ = ["DEFAULT_SEEDS", "SEEDS_HELP", "check_seeds", "format_seeds", "parse_seeds"]
 
 MAX_SEED = 2**63
-SEEDS_HELP = (
-    "Seeds, one output per input and seed: whole numbers separated by spaces or commas "
-    f"(--seeds 3407 123456); default {', '.join(map(str, DEFAULT_SEEDS))}."
-)
+#: The ``--seeds`` help of every command (the command line shows the default, ``DEFAULT_SEEDS``, after it).
+SEEDS_HELP = "Seeds, one output per input and seed: whole numbers separated by spaces or commas (--seeds 3407 123456)."
 
 
 def check_seeds(seeds: Iterable[int]) -> list[int]:

@@ -268,3 +268,41 @@ def test_collect_inputs_folders_globs_files(tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     with pytest.raises(N2LDiffError, match="empty"):
         collect_inputs(["empty"])
+
+
+def test_to_tensor_takes_read_only_numpy_without_a_warning(monkeypatch):
+    # np.asarray(PIL image) is read-only; torch warns (once per process) when it wraps such memory, so
+    # also check directly that no read-only array reaches torch.
+    import warnings
+
+    def writable_only(convert):
+        def wrapped(data, *args, **kwargs):
+            assert not isinstance(data, np.ndarray) or data.flags.writeable
+            return convert(data, *args, **kwargs)
+
+        return wrapped
+
+    monkeypatch.setattr(torch, "as_tensor", writable_only(torch.as_tensor))
+    monkeypatch.setattr(torch, "from_numpy", writable_only(torch.from_numpy))
+    for array in (np.asarray(Image.fromarray(BASE)), BASE / 255.0, BASE.astype(np.uint16) * 257):
+        array = np.array(array)
+        array.flags.writeable = False
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            out = to_tensor(array)
+        assert out.shape == (3, 20, 28)
+        assert torch.allclose(out, to_tensor(np.array(array)), atol=1e-6)
+
+
+def test_png_pixel_bytes_is_height_times_row_bytes_plus_one():
+    from n2ldiff.data.io import png_pixel_bytes
+
+    assert png_pixel_bytes(40, 30, 16, 3, interlaced=False) == 30 * (40 * 6 + 1)
+    assert png_pixel_bytes(5, 3, 1, 1, interlaced=False) == 3 * (1 + 1)  # bits round up to whole bytes
+    # Adam7: the seven passes of an 8x8 image hold 1, 1, 2, 4, 8, 16, 32 pixels in 1, 1, 1, 2, 2, 4, 4 rows
+    rows = [1, 1, 1, 2, 2, 4, 4]
+    widths = [1, 1, 2, 2, 4, 4, 8]
+    assert png_pixel_bytes(8, 8, 16, 3, interlaced=True) == sum(
+        r * (w * 6 + 1) for r, w in zip(rows, widths, strict=True)
+    )
+    assert png_pixel_bytes(1, 1, 16, 4, interlaced=True) == 1 * (8 + 1)  # only the first pass is non-empty

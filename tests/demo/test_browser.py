@@ -4,7 +4,8 @@ Starts ``n2ldiff demo --model <tiny model> --port <free port>`` in a subprocess,
 96x64 photo, runs n2ldiff and the baselines, checks that the result images appear, downloads the zip
 and a PNG and decodes them. Requests that leave 127.0.0.1 are blocked and must not happen (offline).
 
-Skipped when chromium or playwright is missing, unless ``CI`` is set (then it fails instead).
+Skipped when chromium or playwright is missing, unless ``CI`` is set (then it fails instead), and always
+skipped with ``N2LDIFF_NO_BROWSER=1`` (``scripts/test.sh`` for users without root: no chromium installed).
 ``N2LDIFF_CHROMIUM`` overrides the browser path; ``N2LDIFF_DEMO_SCREENSHOT=docs/demo.png`` also saves a
 screenshot of the page after a run on the shipped astronaut example (``N2LDIFF_DEMO_MODEL`` picks the
 model for it, e.g. the shipped default; the tiny test model's n2ldiff output is noise).
@@ -56,6 +57,10 @@ def _missing(reason: str) -> None:
 
 @pytest.fixture(scope="module")
 def sync_playwright():
+    if os.environ.get("N2LDIFF_NO_BROWSER", "0") != "0":
+        pytest.skip(
+            "N2LDIFF_NO_BROWSER is set: no chromium (scripts/install_browser.sh installs it system-wide, as root)"
+        )
     for module, hint in (("gradio", "n2ldiff[demo]"), ("playwright", "n2ldiff[browser-test]")):
         try:
             __import__(module)

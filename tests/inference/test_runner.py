@@ -112,7 +112,6 @@ def test_existing_outputs_need_resume_or_overwrite(tmp_path):
         run_jobs(inputs, out, [1], method, overwrite=True, resume=True, progress=False)
 
 
-@pytest.mark.filterwarnings("ignore:.*incomplete line")
 def test_resume_after_kill_finishes_only_the_rest(tmp_path):
     inputs = make_inputs(tmp_path / "in", n=5)
     out = tmp_path / "out"
@@ -229,11 +228,32 @@ def test_manifest_writer_recovers_from_truncated_line(tmp_path):
         writer.write({"output": "c.png", "status": "ok"})
     lines = path.read_text().splitlines()
     assert json.loads(lines[-1]) == {"output": "c.png", "status": "ok"}
-    with pytest.warns(UserWarning):
-        assert completed_outputs(tmp_path) == {"a.png", "c.png"}
+    notices = []
+    assert completed_outputs(tmp_path, notify=notices.append) == {"a.png", "c.png"}
+    assert notices == [f"{path}: ignored line 2, left incomplete by an interrupted run"]
     info = run_info()
     assert info["n2ldiff_version"] == n2ldiff.__version__ and {"python", "platform", "time"} <= set(info)
 
 
-def completed_outputs(out_dir) -> set[str]:
-    return set(latest_records(read_manifest(out_dir)))
+def test_progress_rate_is_over_the_images_finished():
+    """One image every 38 s reads 0.0263 img/s, however the updates fall (not a recent-window speed)."""
+    from rich.progress import Progress
+
+    from n2ldiff.inference.progress import _ImagesPerSecond
+
+    now = [0.0]
+    bar = Progress(get_time=lambda: now[0], disable=True)
+    task_id = bar.add_task("n2ldiff", total=10)
+    column = _ImagesPerSecond()
+    assert column.render(bar.tasks[0]).plain == "- img/s"
+    for _ in range(3):
+        now[0] += 38.0
+        bar.advance(task_id)
+    assert column.render(bar.tasks[0]).plain == "0.0263 img/s"
+    now[0] += 2.0  # a batch of four finishing together does not inflate the rate
+    bar.advance(task_id, 4)
+    assert column.render(bar.tasks[0]).plain == f"{7 / 116:.3g} img/s"
+
+
+def completed_outputs(out_dir, notify=None) -> set[str]:
+    return set(latest_records(read_manifest(out_dir, notify)))

@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from n2ldiff.metrics.weights import default_weights_dir, weights_available
+from tests.conftest import SHARED, require_shared
 
-CALIBRATION = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "lpips_calibration"
+CALIBRATION = SHARED / "fixtures" / "lpips_calibration"
 
 
 def _fetched_weights_dir(group: str) -> Path:
@@ -36,9 +37,8 @@ def inception_weights_dir() -> Path:
 @pytest.fixture(scope="session")
 def calibration() -> dict:
     """The three PerceptualSimilarity example images (1×3×64×64 in [0,1]) and expected values."""
-    if not (CALIBRATION / "expected.json").is_file():
-        pytest.skip(f"calibration fixtures missing at {CALIBRATION}")
-    expected = json.loads((CALIBRATION / "expected.json").read_text())
+    expected_file = require_shared(CALIBRATION / "expected.json", "needs the LPIPS calibration images")
+    expected = json.loads(expected_file.read_text())
     images = {}
     for name in ("ref", "p0", "p1"):
         arr = np.array(Image.open(CALIBRATION / f"ex_{name}.png").convert("RGB"))

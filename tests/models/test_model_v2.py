@@ -5,19 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from n2ldiff.config import DiffusionConfig, ModelConfig, PipelineConfig
+from n2ldiff.config import DiffusionConfig, PipelineConfig
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.models.blocks import ResizeConvUpsample, Upsample
 from n2ldiff.models.n2ldiff import N2LDiff
+from tests.conftest import v2_model_config
 
-V2 = ModelConfig(
-    base_channels=8,
-    channel_mults=(1, 2),
-    instance_norm=False,
-    upsample="resize-conv",
-    exposure_conditioning=True,
-    noise_level_head=True,
-)
+V2 = v2_model_config(8)
 
 
 def two_pixel_energy(x: torch.Tensor) -> float:

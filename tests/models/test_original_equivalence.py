@@ -1,6 +1,7 @@
 """Our networks reproduce the original N2LDiff code's tensors (../shared/fixtures/original_n2ldiff).
 
-Tolerances are the ones the fixture README gives per tensor (fp32, CPU).
+Tolerances are the ones the fixture README gives per tensor (fp32, CPU). The conditioning and layout
+tests also run from the subset vendored in tests/fixtures; the network tests need ../shared.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 
 from n2ldiff.convert import map_original_key
 from n2ldiff.models.conditioning import condition_transform
-from tests.conftest import ORIGINAL_FIXTURE
+from tests.conftest import VENDORED_FIXTURE
 
 
 def test_conditioning_matches_original(original_io):
@@ -49,7 +50,7 @@ def test_encode_returns_the_denoiser_features(tiny_model, original_io):
 
 
 def _layout(name: str) -> list[dict]:
-    data = json.loads((ORIGINAL_FIXTURE / name).read_text())
+    data = json.loads((VENDORED_FIXTURE / name).read_text())
     return data["entries"] if isinstance(data, dict) else data
 
 
@@ -78,6 +79,6 @@ def test_parameters_map_one_to_one_onto_original_layout(layout_file, base, unuse
     assert set(mapped) == set(ours)  # every one of our tensors has exactly one original
     assert dropped == unused_encoder_params  # only the encoder's unused time MLPs are left out
     if layout_file.startswith("paper"):
-        counts = json.loads((ORIGINAL_FIXTURE / layout_file).read_text())["counts"]
+        counts = json.loads((VENDORED_FIXTURE / layout_file).read_text())["counts"]
         total = sum(v.numel() for v in model.parameters())
         assert total == counts["total"]["stored_parameters_incl_weight_g"] - unused_encoder_params

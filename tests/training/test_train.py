@@ -1,4 +1,7 @@
-"""Training: a few steps of the tiny config, exact resume, clear config errors, two-process DDP."""
+"""Training: a few steps of the tiny config, exact resume, clear config errors, two-process DDP.
+
+The data is a small pairs dataset made by the ``tiny_pairs_dir`` fixture, so these run without ../shared.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +24,8 @@ from tests.conftest import REPO_ROOT
 TINY = REPO_ROOT / "configs" / "tiny.yaml"
 
 
-def tiny_config(shared_dir: Path, out: Path, **overrides):
-    base = {"data.root": str(shared_dir / "data" / "sice_pairs"), "output_dir": str(out)}
+def tiny_config(pairs_dir: Path, out: Path, **overrides):
+    base = {"data.root": str(pairs_dir), "output_dir": str(out)}
     base.update(overrides)
     return load_train_config(TINY, base)
 
@@ -31,9 +34,9 @@ def final_weights(out: Path) -> dict[str, torch.Tensor]:
     return load_file(str(out / "model" / "model.safetensors"))
 
 
-def test_tiny_training_writes_everything(shared_dir, tmp_path):
+def test_tiny_training_writes_everything(tiny_pairs_dir, tmp_path):
     out = tmp_path / "run"
-    model_dir = train(tiny_config(shared_dir, out))
+    model_dir = train(tiny_config(tiny_pairs_dir, out))
     assert (model_dir / "model_ema.safetensors").is_file() and (model_dir / "config.json").is_file()
     assert {p.name for p in (out / "checkpoints").iterdir()} >= {"last.ckpt", "step0000002.ckpt"}
     metrics = (out / "logs" / "metrics.csv").read_text()
@@ -49,11 +52,11 @@ def test_tiny_training_writes_everything(shared_dir, tmp_path):
     assert low.shape == (1, 3, 20, 24)
 
 
-def test_resume_continues_exactly(shared_dir, tmp_path):
+def test_resume_continues_exactly(tiny_pairs_dir, tmp_path):
     straight = tmp_path / "straight"
-    train(tiny_config(shared_dir, straight))
+    train(tiny_config(tiny_pairs_dir, straight))
     resumed = tmp_path / "resumed"
-    train(tiny_config(shared_dir, resumed), resume=straight / "checkpoints" / "step0000002.ckpt")
+    train(tiny_config(tiny_pairs_dir, resumed), resume=straight / "checkpoints" / "step0000002.ckpt")
     a, b = final_weights(straight), final_weights(resumed)
     assert a.keys() == b.keys()
     for key in a:
@@ -63,9 +66,9 @@ def test_resume_continues_exactly(shared_dir, tmp_path):
     assert all(torch.equal(ema_a[k], ema_b[k]) for k in ema_a)
 
 
-def test_training_changes_the_weights(shared_dir, tmp_path):
+def test_training_changes_the_weights(tiny_pairs_dir, tmp_path):
     out = tmp_path / "run"
-    train(tiny_config(shared_dir, out, **{"trainer.val_every": 100}))
+    train(tiny_config(tiny_pairs_dir, out, **{"trainer.val_every": 100}))
     ckpt = torch.load(out / "checkpoints" / "step0000002.ckpt", map_location="cpu", weights_only=False)
     first = {k[len("model.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     last = final_weights(out)
@@ -81,8 +84,8 @@ def test_training_changes_the_weights(shared_dir, tmp_path):
         ({"data.root": "/does/not/exist"}, "folder not found"),
     ],
 )
-def test_config_errors_are_one_line_and_early(shared_dir, tmp_path, override, message):
-    overrides = {"data.root": str(shared_dir / "data" / "sice_pairs"), "output_dir": str(tmp_path / "o")}
+def test_config_errors_are_one_line_and_early(tiny_pairs_dir, tmp_path, override, message):
+    overrides = {"data.root": str(tiny_pairs_dir), "output_dir": str(tmp_path / "o")}
     overrides.update(override)
     with pytest.raises(N2LDiffError, match=message) as info:
         train(load_train_config(TINY, overrides))
@@ -98,12 +101,12 @@ def test_cli_train_reports_config_errors_without_traceback(tmp_path):
     assert "trainer.batch_size" in result.output and "Traceback" not in result.output
 
 
-def test_ddp_two_cpu_processes_agree(shared_dir, tmp_path):
+def test_ddp_two_cpu_processes_agree(tiny_pairs_dir, tmp_path):
     """Lightning DDP (gloo) with two CPU processes: both ranks end with identical weights."""
     out = tmp_path / "ddp"
     cmd = [
         sys.executable, "-m", "n2ldiff", "train", "--config", str(TINY),
-        "--set", f"data.root={shared_dir / 'data' / 'sice_pairs'}", "--set", f"output_dir={out}",
+        "--set", f"data.root={tiny_pairs_dir}", "--set", f"output_dir={out}",
         "--set", "trainer.devices=2", "--set", "trainer.strategy=ddp", "--set", "trainer.val_every=100",
     ]  # fmt: skip
     result = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)

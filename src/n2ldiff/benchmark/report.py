@@ -170,6 +170,8 @@ def markdown_tables(result: BenchmarkResult) -> str:
         + f"; device {result.run.get('device')}.",
         "",
     ]
+    for note in result.run.get("notes") or []:
+        lines += [f"Note: {note}.", ""]
     skipped = result.run.get("skipped_pairs") or {}
     if skipped:
         lines += [

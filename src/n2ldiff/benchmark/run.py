@@ -65,7 +65,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from n2ldiff.data.io import LoadedImage, read_image
-from n2ldiff.data.layouts import LAYOUTS, ImagePair, find_pairs
+from n2ldiff.data.layouts import LAYOUTS, ImagePair, scan_pairs
 from n2ldiff.defaults import DEFAULT_SEEDS
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import Exposure, exposure_ratio
@@ -460,6 +460,15 @@ def _read_scenes(
     return scenes, skipped
 
 
+def _relative_name(path: Path, root: Path) -> str:
+    """``path`` relative to the dataset root when it lies under it (``normal/b.png``), else its name."""
+    base = root if root.is_dir() else root.parent
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.name
+
+
 def run_benchmark(
     config: BenchmarkConfig, log: Callable[[str], None] | None = None, progress: bool = False
 ) -> BenchmarkResult:
@@ -481,19 +490,29 @@ def run_benchmark(
     if len(set(names)) != len(names):
         raise N2LDiffError(f"methods repeat: {', '.join(names)}")
 
-    pairs: list[ImagePair] = find_pairs(config.data, config.layout, split=config.split)
+    # Unmatched files and a missing split.csv are reported, not fatal (like corrupt pairs below).
+    found = scan_pairs(config.data, config.layout, split=config.split)
+    for note in found.notes:
+        say(f"note: {note}")
+    pairs: list[ImagePair] = found.pairs
     if config.max_images is not None:
         pairs = pairs[: config.max_images]
     if len(pairs) < 2:
         raise N2LDiffError(f"{config.data}: the benchmark needs at least 2 pairs, found {len(pairs)}")
     scenes, skipped = _read_scenes(pairs, config, say)
+    for path in found.unmatched:
+        name = _relative_name(path, config.data)
+        skipped[name] = f"no partner image (a {path.parent.name}/ file without its pair)"
+        say(f"skipped {name}: {skipped[name]}")
     if len(scenes) < 2:
         raise N2LDiffError(f"{config.data}: the benchmark needs at least 2 readable pairs, found {len(scenes)}")
     n_subsets = min(config.n_subsets, len(scenes))
     if n_subsets < config.n_subsets:
         say(f"only {len(scenes)} usable pairs: using {n_subsets} subsets instead of {config.n_subsets}")
     say(
-        f"{len(scenes)} pairs from {config.data} ({config.layout}, split {config.split})"
+        f"{len(scenes)} pairs from {config.data} ({config.layout}, "
+        + ("all pairs: no split.csv" if found.notes else f"split {config.split}")
+        + ")"
         + (f"; {len(skipped)} skipped" if skipped else "")
     )
 
@@ -655,6 +674,7 @@ def run_benchmark(
             "n_scenes": len(scenes),
             "n_subsets": n_subsets,
             "skipped_pairs": skipped,
+            "notes": found.notes,
             "region_tile": config.region_tile,
             "device": str(device),
             "real_low_images": None if real_low_feats is None else int(real_low_feats.shape[0]),

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import SAMPLER_HELP, app, console, progress_option, seeds_option, user_errors
+from n2ldiff.cli.app import DEVICE_HELP, SAMPLER_HELP, app, console, progress_option, seeds_option, user_errors
+from n2ldiff.seeds import SEEDS_HELP
 
 
 @app.command()
@@ -15,13 +16,15 @@ def benchmark(
     data: Path = typer.Option(..., "--data", help="Paired dataset folder (or CSV for --layout csv)."),
     layout: str = typer.Option(..., "--layout", help="lol | lolv2 | velol | pairs | csv."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for results.json/.csv/.md and figures/."),
-    split: str | None = typer.Option("test", help="train | test (pairs/csv: from split.csv)."),
+    split: str | None = typer.Option(
+        "test", help="train | test (pairs/csv: from split.csv; without one, every pair is used)."
+    ),
     methods: str = typer.Option(
         "n2ldiff,lv-grid,lv-random,unprocess,dark-isp",
         help="Comma-separated: n2ldiff, lv-grid (8 rows), lv-grid-a..-b..-g.., lv-random, "
         "lv-random-noise, unprocess, dark-isp.",
     ),
-    seeds: list[str] | None = seeds_option(),
+    seeds: list[str] = seeds_option(SEEDS_HELP + " Two or more measure diversity."),
     exposure: list[str] = typer.Option(
         ["auto"],
         "--exposure",
@@ -43,8 +46,8 @@ def benchmark(
     ),
     cache_dir: Path | None = typer.Option(None, help="Where outputs are cached (default OUT/images)."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse cached outputs."),
-    figures: bool = typer.Option(True, "--figures/--no-figures"),
-    device: str = typer.Option("auto", help="cpu | cuda | auto."),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="Write figures/*.png."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
     progress: bool = progress_option(),
 ) -> None:
     """Compare synthetic low-light images (n2ldiff and physics baselines) with real ones."""

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import SAMPLER_HELP, app, console, progress_option, seeds_option, user_errors
+from n2ldiff.cli.app import DEVICE_HELP, SAMPLER_HELP, app, console, progress_option, seeds_option, user_errors
 from n2ldiff.defaults import DEFAULT_JPEG_QUALITY
+from n2ldiff.seeds import SEEDS_HELP
 
 
 class _Layout(str, Enum):
@@ -21,7 +22,9 @@ class _Layout(str, Enum):
 def build_voc(
     voc_root: Path = typer.Argument(..., help="VOCdevkit/VOC2007 folder (or a COCO root with --layout coco)."),
     out_root: Path = typer.Argument(..., help="Output dataset folder (same layout, low-light images)."),
-    seeds: list[str] | None = seeds_option(),
+    seeds: list[str] = seeds_option(
+        SEEDS_HELP + " The first seed writes JPEGImages/, each further seed S a parallel JPEGImages_sS/."
+    ),
     model: Path | None = typer.Option(None, "--model", help="Model folder (default: the shipped model)."),
     split: str = typer.Option(
         "all", "--split", help="all, or an ImageSets/Main list (trainval, test, ...); COCO: all or a folder."
@@ -41,7 +44,7 @@ def build_voc(
         "cluster of `ray start`) or an address (host:6379, ray://host:10001).",
     ),
     shard_size: int = typer.Option(64, "--shard-size", help="Images per shard (unit of work and of resume)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N (per worker)."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     progress: bool = progress_option(),
 ) -> None:
     """Make a low-light copy of a VOC dataset: images regenerated, annotations and lists copied as is.
@@ -73,7 +76,7 @@ def build_voc(
         )
     for item in summary.failed[:20]:
         seed = "" if item.get("seed") is None else f" (seed {item['seed']})"
-        console.print(f"[yellow]failed[/] {item['input']}{seed}: {item['reason']}", highlight=False)
+        console.print(f"[red]failed[/] {item['input']}{seed}: {item['reason']}", highlight=False)
     if len(summary.failed) > 20:
         console.print(f"... and {len(summary.failed) - 20} more in {summary.out_root / 'failed.jsonl'}")
     console.print(summary.describe(), highlight=False)

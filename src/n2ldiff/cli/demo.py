@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import app, console, user_errors
+from n2ldiff.cli.app import DEVICE_HELP, app, console, user_errors
 
 
 @app.command("demo")
@@ -17,7 +17,7 @@ def demo(
     model: Path | None = typer.Option(
         None, "--model", help="Model directory (config.json + model.safetensors); default: the shipped model."
     ),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Start the web demo: upload photos, compare n2ldiff with the baselines, download PNGs or a zip."""
     from n2ldiff.demo import require_gradio

@@ -18,7 +18,10 @@ def parse_overrides(items: list[str]) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise N2LDiffError(f"--set expects KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise N2LDiffError(f"--set {item}: not a valid YAML value ({str(err).splitlines()[0]})") from None
     return overrides
 
 

@@ -3,20 +3,24 @@
 from n2ldiff.data.datasets import PairedDataset, item_generator, paired_crop_flip
 from n2ldiff.data.io import (
     IMAGE_EXTENSIONS,
+    InputScan,
     LoadedImage,
     collect_inputs,
     read_image,
+    scan_inputs,
     sha256_file,
     to_tensor,
     write_image,
 )
-from n2ldiff.data.layouts import LAYOUTS, ImagePair, find_pairs, read_split_csv
+from n2ldiff.data.layouts import LAYOUTS, ImagePair, PairScan, find_pairs, read_split_csv, scan_pairs
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "LAYOUTS",
     "ImagePair",
+    "InputScan",
     "LoadedImage",
+    "PairScan",
     "PairedDataset",
     "collect_inputs",
     "find_pairs",
@@ -24,6 +28,8 @@ __all__ = [
     "paired_crop_flip",
     "read_image",
     "read_split_csv",
+    "scan_inputs",
+    "scan_pairs",
     "sha256_file",
     "to_tensor",
     "write_image",

@@ -5,8 +5,11 @@ Decisions (documented behaviour, relied on by ``n2ldiff.inference.runner``):
 * EXIF orientation is applied, so the tensor is the image as a viewer shows it.
 * Grayscale (``1``, ``L``, ``I;16``) is replicated to three channels; palette images become RGB(A).
 * 16-bit PNG/TIFF keep their full precision (divided by 65535). Pillow reduces 16-bit *colour* PNGs to
-  8 bits, so those are decoded here with a small numpy PNG decoder; 16-bit colour TIFFs are read with
-  ``tifffile`` when it is installed (otherwise Pillow's 8-bit reading is used, recorded as ``bit_depth=8``).
+  8 bits, so those are decoded with OpenCV (libpng), after checking that the pixel data inflates to no
+  more than the header declares (``height x (row bytes + 1)``: no decompression bombs); 16-bit colour
+  TIFFs are read with ``tifffile`` when it is installed (otherwise Pillow's 8-bit reading is used,
+  recorded as ``bit_depth=8``). Pillow's decompression-bomb pixel limit applies to every file.
+* Animated files (GIF, WebP, APNG) give their first frame; ``LoadedImage.frames`` and ``.notes`` say so.
 * Alpha is returned separately (``LoadedImage.alpha``); the RGB values are *not* premultiplied or
   composited. Writers re-attach alpha for PNG output and drop it for JPEG output.
 * CMYK is converted to RGB through its embedded ICC profile when there is one, else by Pillow's formula.
@@ -22,6 +25,7 @@ import hashlib
 import io
 import os
 import struct
+import warnings
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,16 +42,19 @@ from n2ldiff.files import TEMP_SUFFIX, atomic_path, sha256_file
 __all__ = [
     "IMAGE_EXTENSIONS",
     "TEMP_SUFFIX",
+    "InputScan",
     "LoadedImage",
     "collect_inputs",
+    "png_pixel_bytes",
     "read_image",
+    "scan_inputs",
     "sha256_file",
     "to_tensor",
     "write_image",
 ]
 
 #: File name endings treated as images when a folder or glob is expanded (compared lower-case).
-IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp", ".gif"})
 
 #: Suffix of the temporary files written before an atomic rename (stale ones may be removed).
 
@@ -64,11 +71,19 @@ class LoadedImage:
     sha256: str
     mode: str
     bit_depth: int
+    frames: int = 1
 
     @property
     def size(self) -> tuple[int, int]:
         """(height, width)."""
         return int(self.rgb.shape[-2]), int(self.rgb.shape[-1])
+
+    @property
+    def notes(self) -> list[str]:
+        """One-line remarks a user should see about how the file was read (e.g. animated files)."""
+        if self.frames > 1:
+            return [f"animated ({self.frames} frames): only the first frame is used"]
+        return []
 
 
 # --------------------------------------------------------------------------------------------- reading
@@ -91,7 +106,7 @@ def read_image(path: str | Path, min_side: int = 16) -> LoadedImage:
     digest = hashlib.sha256(data).hexdigest()
     if not data:
         raise N2LDiffError(f"{path}: empty file, not an image")
-    rgb, alpha, mode, bit_depth = _decode_bytes(data, str(path))
+    rgb, alpha, mode, bit_depth, frames = _decode_bytes(data, str(path))
     height, width = rgb.shape[:2]
     if min(height, width) < min_side:
         raise N2LDiffError(
@@ -104,16 +119,24 @@ def read_image(path: str | Path, min_side: int = 16) -> LoadedImage:
         sha256=digest,
         mode=mode,
         bit_depth=bit_depth,
+        frames=frames,
     )
 
 
-def _decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray | None, str, int]:
-    """Decode file bytes to (rgb HxWx3 float32, alpha HxW float32 | None, original mode, bit depth)."""
+def _decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray | None, str, int, int]:
+    """Decode file bytes to (rgb HxWx3 float32, alpha HxW float32 | None, original mode, bit depth, frames).
+
+    Animated files (GIF, WebP, APNG) give their first frame; ``frames`` says how many there were.
+    """
     previous = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # never accept a silently grey-filled truncated image
     try:
         try:
-            img = Image.open(io.BytesIO(data))
+            with warnings.catch_warnings():
+                # Above twice Pillow's MAX_IMAGE_PIXELS Image.open raises (handled below); between the
+                # limit and twice it Pillow only warns, which is no message for a user: the image is read.
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img = Image.open(io.BytesIO(data))
         except Image.DecompressionBombError as err:
             raise N2LDiffError(f"{name}: image too large to decode safely ({err})") from None
         except Exception:  # noqa: BLE001 - Pillow raises many types for non-images
@@ -124,6 +147,7 @@ def _decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray | None
             reason = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise N2LDiffError(f"{name}: truncated or corrupt image ({reason})") from None
         mode = img.mode
+        frames = _frame_count(img)
         orientation = _orientation(img)
         arrays = None
         if img.format == "PNG":
@@ -138,7 +162,14 @@ def _decode_bytes(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray | None
     rgb = _apply_orientation(rgb, orientation)
     if alpha is not None:
         alpha = _apply_orientation(alpha, orientation)
-    return rgb, alpha, mode, bit_depth
+    return rgb, alpha, mode, bit_depth, frames
+
+
+def _frame_count(img: Image.Image) -> int:
+    try:
+        return max(1, int(getattr(img, "n_frames", 1)))
+    except Exception:  # noqa: BLE001 - counting frames may need to parse a damaged tail; the first frame is fine
+        return 1
 
 
 def _orientation(img: Image.Image) -> int:
@@ -240,73 +271,102 @@ def _decode_tiff16_colour(img: Image.Image, data: bytes) -> tuple[np.ndarray, np
     return np.ascontiguousarray(scaled[..., :3]), alpha, 16
 
 
-def _decode_png16_colour(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray | None, int] | None:
-    """Decode a non-interlaced 16-bit RGB/RGBA/gray+alpha PNG at full precision; ``None`` otherwise.
+#: PNG colour types read here at 16 bits: RGB, gray + alpha, RGBA (-> channels per pixel). 16-bit gray
+#: without alpha is read by Pillow at full precision (mode ``I;16``).
+_PNG16_CHANNELS = {2: 3, 4: 2, 6: 4}
+#: Adam7 passes: (first column, first row, column step, row step).
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+_INFLATE_CHUNK = 1 << 20
 
-    Pillow reads these as 8-bit, so the few lines of PNG needed (chunks, zlib, row filters) are done here.
-    """
-    if len(data) < 33 or data[:8] != b"\x89PNG\r\n\x1a\n":
-        return None
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
-    channels = {2: 3, 4: 2, 6: 4}.get(colour)
-    if depth != 16 or channels is None or interlace != 0:
-        return None
-    idat = bytearray()
+
+def png_pixel_bytes(width: int, height: int, depth: int, channels: int, interlaced: bool) -> int:
+    """Exact size of a PNG's inflated pixel stream: ``height x (row bytes + 1)`` (per pass when interlaced)."""
+    bits = depth * channels
+
+    def size(w: int, h: int) -> int:
+        return 0 if w == 0 or h == 0 else h * ((w * bits + 7) // 8 + 1)
+
+    if not interlaced:
+        return size(width, height)
+    return sum(size(-(-(width - x0) // dx), -(-(height - y0) // dy)) for x0, y0, dx, dy in _ADAM7)
+
+
+def _png_chunks(data: bytes, name: str) -> list[tuple[bytes, memoryview]]:
+    """(type, payload) of every chunk up to IEND; a chunk running past the end of the file is an error."""
+    chunks = []
+    view = memoryview(data)
     pos = 8
     while pos + 8 <= len(data):
         length, kind = struct.unpack(">I4s", data[pos : pos + 8])
-        if kind == b"IDAT":
-            idat += data[pos + 8 : pos + 8 + length]
-        elif kind == b"IEND":
+        if pos + 12 + length > len(data):
+            raise N2LDiffError(f"{name}: truncated or corrupt image (PNG chunk {kind!r} runs past the end of the file)")
+        chunks.append((kind, view[pos + 8 : pos + 8 + length]))
+        if kind == b"IEND":
             break
         pos += 12 + length
-    bpp = 2 * channels
-    stride = width * bpp
+    return chunks
+
+
+def _check_png_inflated_size(chunks: list[tuple[bytes, memoryview]], expected: int, name: str) -> None:
+    """Inflate the IDAT stream in bounded pieces, only counting: more than ``expected`` bytes is refused.
+
+    A few kilobytes of IDAT can inflate to gigabytes; this never holds more than one piece in memory and
+    stops as soon as the declared image size (``height x (row bytes + 1)``) is exceeded.
+    """
+    inflater = zlib.decompressobj()
+    total = 0
     try:
-        raw = zlib.decompress(bytes(idat))
+        for kind, payload in chunks:
+            if kind != b"IDAT":
+                continue
+            pending: bytes | memoryview = payload
+            while pending and not inflater.eof:
+                total += len(inflater.decompress(pending, _INFLATE_CHUNK))
+                if total > expected:
+                    raise N2LDiffError(
+                        f"{name}: PNG pixel data inflates beyond its declared size ({expected} bytes for its "
+                        "width, height and depth); refused as a decompression bomb"
+                    )
+                pending = inflater.unconsumed_tail
+            if inflater.eof:
+                break
     except zlib.error as err:
         raise N2LDiffError(f"{name}: truncated or corrupt image ({err})") from None
-    if len(raw) < height * (stride + 1):
+    if total < expected:
         raise N2LDiffError(f"{name}: truncated or corrupt image (not enough pixel data)")
-    rows = np.frombuffer(raw, dtype=np.uint8, count=height * (stride + 1)).reshape(height, stride + 1)
-    out = np.zeros((height, stride), dtype=np.uint8)
-    prev = np.zeros(stride, dtype=np.uint8)
-    for y in range(height):
-        kind, cur = int(rows[y, 0]), rows[y, 1:]
-        if kind == 0:
-            rec = cur.copy()
-        elif kind == 1:
-            rec = np.cumsum(cur.reshape(width, bpp), axis=0, dtype=np.uint8).reshape(stride)
-        elif kind == 2:
-            rec = cur + prev
-        elif kind in (3, 4):
-            rec = np.frombuffer(_unfilter_sequential(kind, cur.tobytes(), prev.tobytes(), bpp), np.uint8)
-        else:
-            raise N2LDiffError(f"{name}: corrupt PNG (unknown row filter {kind})")
-        out[y] = rec
-        prev = out[y]
-    values = out.view(">u2").reshape(height, width, channels).astype(np.float32) / 65535.0
-    if channels == 2:
-        return np.repeat(values[..., :1], 3, axis=2), np.ascontiguousarray(values[..., 1]), 16
-    alpha = np.ascontiguousarray(values[..., 3]) if channels == 4 else None
-    return np.ascontiguousarray(values[..., :3]), alpha, 16
 
 
-def _unfilter_sequential(kind: int, cur: bytes, prev: bytes, bpp: int) -> bytes:
-    """PNG Average (3) and Paeth (4) row filters, which depend on the already decoded left byte."""
-    out = bytearray(cur)
-    for i in range(len(out)):
-        left = out[i - bpp] if i >= bpp else 0
-        up = prev[i]
-        if kind == 3:
-            out[i] = (out[i] + ((left + up) >> 1)) & 255
-        else:
-            upleft = prev[i - bpp] if i >= bpp else 0
-            p = left + up - upleft
-            pa, pb, pc = abs(p - left), abs(p - up), abs(p - upleft)
-            pred = left if (pa <= pb and pa <= pc) else (up if pb <= pc else upleft)
-            out[i] = (out[i] + pred) & 255
-    return bytes(out)
+def _decode_png16_colour(data: bytes, name: str) -> tuple[np.ndarray, np.ndarray | None, int] | None:
+    """16-bit RGB / RGBA / gray + alpha PNG at full precision (OpenCV's libpng); ``None`` for other PNGs.
+
+    Pillow reads these as 8-bit. The pixel count was already checked by Pillow's decompression-bomb limit
+    when the file was opened; here the inflated size is capped at what the header declares before
+    OpenCV decodes anything.
+    """
+    if len(data) < 33 or data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    channels = _PNG16_CHANNELS.get(colour)
+    if depth != 16 or channels is None:
+        return None
+    expected = png_pixel_bytes(width, height, depth, channels, interlace == 1)
+    _check_png_inflated_size(_png_chunks(data, name), expected, name)
+    import cv2  # opencv-python-headless: maintained libpng decoding at 16 bits
+
+    try:
+        arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as err:
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else "OpenCV error"
+        raise N2LDiffError(f"{name}: truncated or corrupt image ({reason})") from None
+    if arr is None:
+        raise N2LDiffError(f"{name}: truncated or corrupt image (the PNG decoder rejected it)")
+    if arr.dtype != np.uint16 or arr.ndim != 3 or arr.shape[:2] != (height, width) or arr.shape[2] not in (3, 4):
+        raise N2LDiffError(f"{name}: unsupported 16-bit PNG (decoded as {arr.dtype} {tuple(arr.shape)})")
+    # OpenCV returns BGR(A); gray + alpha comes back as BGRA with three equal channels.
+    values = arr.astype(np.float32) / 65535.0
+    rgb = np.ascontiguousarray(values[..., 2::-1])
+    alpha = np.ascontiguousarray(values[..., 3]) if arr.shape[2] == 4 else None
+    return rgb, alpha, 16
 
 
 def _hwc_to_chw(arr: np.ndarray) -> torch.Tensor:
@@ -356,6 +416,8 @@ def _scale(values: np.ndarray | torch.Tensor, what: str) -> torch.Tensor:
 
 
 def _array_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    if not arr.flags.writeable:  # e.g. np.asarray(PIL image); torch warns about sharing read-only memory
+        arr = arr.copy()
     if arr.dtype == np.uint16:
         arr = arr.astype(np.int32)  # torch has limited uint16 support; scale explicitly below
         tensor = torch.from_numpy(np.ascontiguousarray(arr)).to(torch.float32) / 65535.0
@@ -434,47 +496,104 @@ def _is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
 
 
-def _walk_images(folder: Path) -> list[Path]:
-    found = []
+def _ignore_reason(path: Path) -> str | None:
+    """Why a file found in a folder or glob is not used (``None``: it is used; hidden files: silently)."""
+    if path.name.startswith("."):
+        return None
+    if path.suffix.lower() in IMAGE_EXTENSIONS:
+        return None
+    kind = f"'{path.suffix}'" if path.suffix else "no extension"
+    return f"not an image file type ({kind}; read: {', '.join(sorted(IMAGE_EXTENSIONS))})"
+
+
+@dataclass
+class InputScan:
+    """What ``scan_inputs`` found: the image files, and the other files of the folders/globs with why not."""
+
+    files: list[Path]
+    ignored: list[tuple[Path, str]]
+
+    def describe_ignored(self, limit: int = 10) -> str:
+        """One line listing ignored files and why (empty when none)."""
+        if not self.ignored:
+            return ""
+        shown = "; ".join(f"{path} ({reason})" for path, reason in self.ignored[:limit])
+        more = f"; and {len(self.ignored) - limit} more" if len(self.ignored) > limit else ""
+        return f"ignored {len(self.ignored)} file(s) that are not images: {shown}{more}"
+
+
+def _walk(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(image files, other visible files) under ``folder``; hidden files and folders are skipped."""
+    found, others = [], []
     for dirpath, dirnames, filenames in os.walk(folder):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        found.extend(Path(dirpath) / f for f in filenames if _is_image_name(Path(f)))
-    return found
+        for f in filenames:
+            path = Path(dirpath) / f
+            if _is_image_name(path):
+                found.append(path)
+            elif not f.startswith("."):
+                others.append(path)
+    return found, others
 
 
-def collect_inputs(specs: Sequence[str | Path], exclude: Sequence[str | Path] = ()) -> list[Path]:
+def scan_inputs(specs: Sequence[str | Path], exclude: Sequence[str | Path] = ()) -> InputScan:
     """Expand files, folders (recursive) and globs (``**`` allowed) into a sorted, de-duplicated list.
 
     Files named explicitly are kept whatever their extension (a bad one fails later, with its reason);
-    folders and globs keep only image extensions and skip hidden files/folders. Paths under any
-    ``exclude`` folder (e.g. the output folder) are dropped. Returned paths are absolute.
-    A spec that matches nothing raises ``N2LDiffError``.
+    folders and globs keep only image extensions and skip hidden files/folders; the other files they hold
+    are returned in ``InputScan.ignored`` with the reason. Paths under any ``exclude`` folder (e.g. the
+    output folder) are dropped. Returned paths are absolute. A spec that matches nothing raises
+    ``N2LDiffError``.
     """
     if isinstance(specs, (str, Path)):
         specs = [specs]
     excluded = [Path(os.path.abspath(e)) for e in exclude]
+
+    def keep(paths: list[Path]) -> list[Path]:
+        absolute = [Path(os.path.abspath(m)) for m in paths]
+        return [m for m in absolute if not any(m.is_relative_to(e) for e in excluded)]
+
     seen: dict[str, Path] = {}
+    ignored: dict[str, tuple[Path, str]] = {}
     for spec in specs:
         text = str(spec)
         path = Path(text).expanduser()
+        others: list[Path] = []
         if path.is_file():
             matches = [path]
         elif path.is_dir():
-            matches = _walk_images(path)
+            matches, others = _walk(path)
         elif _GLOB_CHARS & set(text):
             matches = []
             for hit in sorted(glob.glob(os.path.expanduser(text), recursive=True)):
                 hit_path = Path(hit)
                 if hit_path.is_dir():
-                    matches.extend(_walk_images(hit_path))
+                    images, rest = _walk(hit_path)
+                    matches.extend(images)
+                    others.extend(rest)
                 elif hit_path.is_file() and _is_image_name(hit_path):
                     matches.append(hit_path)
+                elif hit_path.is_file():
+                    others.append(hit_path)
         else:
             raise N2LDiffError(f"{text}: no such file or folder")
-        matches = [Path(os.path.abspath(m)) for m in matches]
-        matches = [m for m in matches if not any(m.is_relative_to(e) for e in excluded)]
+        matches, others = keep(matches), keep(others)
         if not matches:
-            raise N2LDiffError(f"{text}: matches no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+            hint = f"; ignored {len(others)} other file(s), e.g. {others[0].name}" if others else ""
+            raise N2LDiffError(f"{text}: matches no image files ({', '.join(sorted(IMAGE_EXTENSIONS))}{hint})")
         for m in matches:
             seen.setdefault(os.path.realpath(m), m)
-    return sorted(seen.values(), key=lambda p: str(p))
+        for other in others:
+            reason = _ignore_reason(other)
+            if reason is not None:
+                ignored.setdefault(os.path.realpath(other), (other, reason))
+    used = set(seen)
+    return InputScan(
+        files=sorted(seen.values(), key=lambda p: str(p)),
+        ignored=sorted((v for k, v in ignored.items() if k not in used), key=lambda item: str(item[0])),
+    )
+
+
+def collect_inputs(specs: Sequence[str | Path], exclude: Sequence[str | Path] = ()) -> list[Path]:
+    """The image files of ``scan_inputs`` (see there); files that are not images are left out silently."""
+    return scan_inputs(specs, exclude).files

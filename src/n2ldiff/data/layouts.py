@@ -25,6 +25,10 @@ Split: the dataset layouts choose their train/test folder from ``split``. For ``
 
 Unmatched files (a low image without its normal image or the reverse) raise ``N2LDiffError`` listing
 them, unless ``allow_unmatched=True``, which skips them with a warning.
+
+``scan_pairs`` is the lenient form for reports (the benchmark): it never fails on unmatched files or a
+missing ``split.csv``; it returns the pairs, the unmatched files, and notes saying what it did (without
+``split.csv`` every pair is used, whatever the split).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from pathlib import Path
 from n2ldiff.data.io import IMAGE_EXTENSIONS
 from n2ldiff.errors import N2LDiffError
 
-__all__ = ["LAYOUTS", "ImagePair", "find_pairs", "read_split_csv"]
+__all__ = ["LAYOUTS", "ImagePair", "PairScan", "find_pairs", "read_split_csv", "scan_pairs"]
 
 LAYOUTS = ("lol", "lolv2", "velol", "pairs", "csv", "frames")
 FRAMES_MIN_RATIO = 1 / 0.6  # darker than 0.6x the normal frame's luminance: a low-light frame
@@ -128,7 +132,18 @@ def _split_folder(root: Path, layout: str, split: str | None) -> Path:
     raise N2LDiffError(f"{root}: holds both train and test folders; choose a split (train or test)")
 
 
-def _match(lows: list[Path], normals: list[Path], key_fn, where: str, allow_unmatched: bool) -> list[ImagePair]:
+@dataclass
+class PairScan:
+    """What ``scan_pairs`` found: the pairs, files without a partner, and notes on what it did."""
+
+    pairs: list[ImagePair]
+    unmatched: list[Path]
+    notes: list[str]
+
+
+def _match(
+    lows: list[Path], normals: list[Path], key_fn, where: str, allow_unmatched: bool, unmatched_out: list[Path]
+) -> list[ImagePair]:
     def index(paths: list[Path], what: str) -> dict[str, Path]:
         out: dict[str, Path] = {}
         for p in paths:
@@ -146,12 +161,13 @@ def _match(lows: list[Path], normals: list[Path], key_fn, where: str, allow_unma
         [str(p) for k, p in low_by.items() if k not in normal_by]
         + [str(p) for k, p in normal_by.items() if k not in low_by]
     )
-    if unmatched:
+    unmatched_out.extend(Path(u) for u in unmatched)
+    if unmatched and allow_unmatched is not None:
         listing = ", ".join(Path(u).name for u in unmatched[:5]) + (" ..." if len(unmatched) > 5 else "")
         message = f"{where}: {len(unmatched)} unmatched file(s) without a partner: {listing}"
         if not allow_unmatched:
             raise N2LDiffError(message + " (pass allow_unmatched=True to skip them)")
-        warnings.warn(message + " (skipped)", stacklevel=3)
+        warnings.warn(message + " (skipped)", stacklevel=4)
     pairs = []
     for k in sorted(set(low_by) & set(normal_by)):
         if k.startswith("?"):
@@ -170,7 +186,9 @@ def _number_key(p: Path) -> str | None:
     return str(int(m.group(1))) if m else None
 
 
-def _folder_pairs(folder: Path, layout: str, allow_unmatched: bool) -> list[ImagePair]:
+def _folder_pairs(
+    folder: Path, layout: str, allow_unmatched: bool | None, unmatched_out: list[Path]
+) -> list[ImagePair]:
     low_name, high_name = _LOW_HIGH[layout]
     low_dir, high_dir = _child(folder, low_name), _child(folder, high_name)
     for name, d in ((low_name, low_dir), (high_name, high_dir)):
@@ -178,7 +196,7 @@ def _folder_pairs(folder: Path, layout: str, allow_unmatched: bool) -> list[Imag
             raise N2LDiffError(f"{folder}: missing folder {name}/ of the {layout} layout")
     assert low_dir is not None and high_dir is not None
     key_fn = _number_key if layout in ("lolv2", "velol") else _stem_key
-    return _match(_images(low_dir), _images(high_dir), key_fn, str(folder), allow_unmatched)
+    return _match(_images(low_dir), _images(high_dir), key_fn, str(folder), allow_unmatched, unmatched_out)
 
 
 def _csv_pairs(csv_path: Path) -> list[ImagePair]:
@@ -240,7 +258,7 @@ def read_split_csv(path: str | Path) -> dict[str, str]:
     """``split.csv`` (columns ``scene,split``) as {scene: split}."""
     path = Path(path)
     if not path.is_file():
-        raise N2LDiffError(f"{path}: split file not found")
+        raise N2LDiffError(f"{path}: split file not found (without one, set the split to none to use every pair)")
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
         if not {"scene", "split"} <= set(reader.fieldnames or []):
@@ -257,6 +275,32 @@ def find_pairs(
     allow_unmatched: bool = False,
 ) -> list[ImagePair]:
     """All (normal, low) pairs of ``root`` in ``layout``, sorted by name (see the module docstring)."""
+    return _find(root, layout, split, split_csv, allow_unmatched, [], None).pairs
+
+
+def scan_pairs(
+    root: str | Path, layout: str, *, split: str | None = None, split_csv: str | Path | None = None
+) -> PairScan:
+    """Like ``find_pairs``, but unmatched files and a missing ``split.csv`` are reported, not fatal.
+
+    Unmatched files are returned in ``PairScan.unmatched``. When ``split`` is given for the ``pairs`` or
+    ``csv`` layout and there is no ``split.csv`` (and no ``split_csv`` was named), every pair is used
+    and a note says so.
+    """
+    notes: list[str] = []
+    return _find(root, layout, split, split_csv, None, [], notes)
+
+
+def _find(
+    root: str | Path,
+    layout: str,
+    split: str | None,
+    split_csv: str | Path | None,
+    allow_unmatched: bool | None,
+    unmatched: list[Path],
+    notes: list[str] | None,
+) -> PairScan:
+    """``find_pairs`` (``notes`` None: strict) and ``scan_pairs`` (``notes`` a list: lenient) in one."""
     root = Path(root)
     if layout not in LAYOUTS:
         raise N2LDiffError(f"unknown dataset layout {layout!r} (use one of {', '.join(LAYOUTS)})")
@@ -272,15 +316,19 @@ def find_pairs(
         if not root.is_dir():
             raise N2LDiffError(f"{root}: dataset path is not a folder")
         folder = root if layout == "pairs" else _split_folder(root, layout, split)
-        pairs = _folder_pairs(folder, layout, allow_unmatched)
+        pairs = _folder_pairs(folder, layout, allow_unmatched, unmatched)
         base = root
     if layout in ("pairs", "csv") and (split is not None or split_csv is not None):
         split_path = Path(split_csv) if split_csv is not None else base / "split.csv"
-        table = read_split_csv(split_path)
-        if split is not None:
-            wanted = split.lower()
-            pairs = [p for p in pairs if table.get(p.name) == wanted]
+        if notes is not None and split_csv is None and not split_path.exists():
+            notes.append(f"{base}: no split.csv, so all {len(pairs)} pairs are used (the {split!r} split is ignored)")
+            split = None
+        else:
+            table = read_split_csv(split_path)
+            if split is not None:
+                wanted = split.lower()
+                pairs = [p for p in pairs if table.get(p.name) == wanted]
     if not pairs:
         what = f" in the {split} split" if split else ""
         raise N2LDiffError(f"{root}: no image pairs found{what} ({layout} layout)")
-    return sorted(pairs, key=lambda p: p.name)
+    return PairScan(sorted(pairs, key=lambda p: p.name), sorted(unmatched), notes if notes is not None else [])

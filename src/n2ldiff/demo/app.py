@@ -54,14 +54,22 @@ def find_examples() -> list[Path]:
 
 
 def _read_uploads(paths: Sequence[str]) -> list[tuple[str, Any]]:
-    """Read uploads; a bad one becomes a warning toast naming the file (the others still run)."""
+    """Read uploads as ``n2ldiff generate`` reads files (same decoder, same size and bomb limits).
+
+    A bad one becomes a warning toast naming the file (the others still run); an animated one an info
+    toast saying that only its first frame is used.
+    """
     names = [Path(p).name for p in paths]
     loaded = []
     for path, name, stem in zip(paths, names, R.unique_stems(names), strict=True):
         try:
-            loaded.append((stem, read_image(path)))
+            image = read_image(path)
         except N2LDiffError as err:
             gr.Warning(f"Skipped {name}: {str(err).replace(str(path), '').lstrip(': ')}")
+            continue
+        for note in image.notes:
+            gr.Info(f"{name}: {note}")
+        loaded.append((stem, image))
     return loaded
 
 

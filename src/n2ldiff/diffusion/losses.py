@@ -36,16 +36,31 @@ def high_pass(x: torch.Tensor) -> torch.Tensor:
     return x - F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
 
 
-def noise_level_nll(log_std: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
+def flat_weight(image: torch.Tensor, threshold: float = 0.015, size: int = 5) -> torch.Tensor:
+    """B x 1 x H x W: 1 where the image's gray is locally flat (size x size std below ``threshold``)."""
+    gray = image.mean(dim=1, keepdim=True)
+    pad = size // 2
+    padded = F.pad(gray, (pad, pad, pad, pad), mode="reflect")
+    mean = F.avg_pool2d(padded, size, stride=1)
+    var = (F.avg_pool2d(padded**2, size, stride=1) - mean**2).clamp_min(0)
+    return (var.sqrt() < threshold).to(image.dtype)
+
+
+def noise_level_nll(log_std: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
     """Gaussian negative log-likelihood of the residual's high frequencies under a per-pixel noise std.
 
     ``log_std`` is the predicted log std of pixel-independent noise; the high-pass keeps the noise and drops
-    the smooth part of the residual (errors of the mean estimate), so the head learns sensor noise, not
-    how wrong the center is. Constants are dropped.
+    the smooth part of the residual (errors of the mean estimate). ``weight`` (B x 1 x H x W) restricts it
+    to pixels where the normal image is flat: at edges the residual also holds misalignment and texture
+    errors, which are not sensor noise. Constants are dropped.
     """
     log_std = log_std.clamp(-12.0, 2.0)
     var = (8 / 9) * torch.exp(2 * log_std)
-    return (0.5 * high_pass(residual) ** 2 / var + log_std).mean()
+    nll = 0.5 * high_pass(residual) ** 2 / var + log_std
+    if weight is None:
+        return nll.mean()
+    weight = weight.expand_as(nll)
+    return (nll * weight).sum() / weight.sum().clamp_min(1.0)
 
 
 def n2ldiff_loss(

@@ -7,8 +7,9 @@ name) and adds what is its own (shards and Ray, metrics, the gallery).
 
 ``run(jobs, method, out_dir, mode=...)`` does the rest, in this order:
 
-1. **Lock**: the output folder is used by one run at a time (``files.folder_lock``); a second run is
-   refused at once with a message that says the folder is in use.
+1. **Lock**: the output folder is checked and created (a file in its path or a read-only place is a
+   one-line error before any work) and used by one run at a time (``files.folder_lock``); a second run
+   is refused at once with a message that says the folder is in use.
 2. **Clean**: temporary files left by killed runs are removed (safe only under the lock).
 3. **Select** (``select_jobs``): ``mode="new"`` refuses before any work if an output already exists;
    ``"overwrite"`` redoes everything; ``"resume"`` first refuses if the folder's recorded outputs were
@@ -24,8 +25,11 @@ name) and adds what is its own (shards and Ray, metrics, the gallery).
    (``methods.takes_exposures``) are given the jobs' own ratios where jobs carry one (the benchmark's
    oracle) and otherwise draw theirs; either way each output's ratio is recorded as ``exposure`` (None
    for methods without one). A failing input or batch is recorded in the summary with a one-line reason
-   and the run goes on.
-5. **Report**: a ``RunSummary`` (written, skipped, failed, seconds); progress goes to ``on_event`` as
+   and the run goes on; a full disk (an output or a manifest line that cannot be written for lack of
+   space) stops the run with an ``N2LDiffError``, the manifest keeping its complete lines. Memory stays
+   bounded: at most ``4 * batch_size`` decoded images wait for a batch.
+5. **Report**: a ``RunSummary`` (written, skipped, failed, seconds, notes on inputs such as animated
+   files of which only the first frame is used); progress goes to ``on_event`` as
    ``RunEvent``s, so the command line draws a bar and the demo its own.
 """
 
@@ -43,7 +47,7 @@ import n2ldiff
 from n2ldiff.data.io import LoadedImage, read_image, write_image
 from n2ldiff.defaults import DEFAULT_JPEG_QUALITY
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.files import folder_lock, remove_stale_temps, sha256_file
+from n2ldiff.files import folder_lock, is_disk_full, remove_stale_temps, sha256_file
 from n2ldiff.inference.manifest import MANIFEST_NAME, ManifestWriter, read_manifest, run_info
 from n2ldiff.inference.methods import LowLightMethod, takes_exposures
 
@@ -131,6 +135,7 @@ class RunSummary:
     skipped: list[Path] = field(default_factory=list)
     failed: list[Failure] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # remarks on inputs, e.g. "only the first frame is used"
 
     @property
     def manifest_path(self) -> Path:
@@ -465,7 +470,9 @@ def execute(
                     rgb, alpha = finish(job, image, low) if finish is not None else (low, image.alpha)
                     alpha = alpha if job.format == "png" else None
                     write_image(job.output, rgb, alpha, job.format, jpeg_quality)
-                except Exception as err:  # noqa: BLE001 - e.g. a full disk: report it, go on
+                except Exception as err:  # noqa: BLE001 - e.g. a read-only file: report it, go on
+                    if is_disk_full(err):  # every later output would fail too: stop the run here
+                        raise N2LDiffError(f"{job.output}: disk full ({err.strerror}); the run stopped") from None
                     fail(job, f"cannot write {job.output}: {one_line(err)}")
                     continue
                 exposure = None if exposures is None else exposures[i]
@@ -491,6 +498,7 @@ def execute(
                     for job in group:
                         fail(job, reason)
                     continue
+            summary.notes.extend(f"{first.input}: {note}" for note in image.notes)
             for job in group:
                 bucket = buckets.setdefault(image.size, [])
                 bucket.append((job, image))

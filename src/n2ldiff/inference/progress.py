@@ -28,9 +28,13 @@ __all__ = ["ProgressBar"]
 
 
 class _ImagesPerSecond(ProgressColumn):
+    """Images finished over the time since the run started (Rich's own speed only spans recent updates)."""
+
     def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("- img/s" if not speed else f"{speed:.2f} img/s", style="progress.data.speed")
+        elapsed = task.elapsed
+        if not task.completed or not elapsed:
+            return Text("- img/s", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:.3g} img/s", style="progress.data.speed")
 
 
 class ProgressBar:
@@ -68,4 +72,4 @@ class ProgressBar:
     def __call__(self, event: RunEvent) -> None:
         self.update(event.done, event.total)
         if event.failure is not None and self.enabled:
-            self._bar.console.print(f"[yellow]skipped[/] {event.failure}", highlight=False)
+            self._bar.console.print(f"[red]failed[/] {event.failure}", highlight=False)

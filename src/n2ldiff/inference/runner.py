@@ -23,6 +23,7 @@ from typing import Any
 
 from n2ldiff.defaults import DEFAULT_JPEG_QUALITY
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.files import check_output_location
 from n2ldiff.inference.engine import Failure, Job, RunEvent, RunSummary, run
 from n2ldiff.inference.methods import LowLightMethod
 from n2ldiff.inference.progress import ProgressBar
@@ -124,6 +125,7 @@ def run_jobs(
         raise N2LDiffError(f"JPEG quality must be in 1..100, got {jpeg_quality}")
     if out_dir.exists() and not out_dir.is_dir():
         raise N2LDiffError(f"{out_dir}: output path exists and is not a folder")
+    check_output_location(out_dir)  # a file in the path, a read-only place: one line, before any work
     if getattr(getattr(method, "exposure", None), "kind", None) == "oracle":
         raise N2LDiffError(
             "exposure oracle needs each image's real low-light photo: it is only available in the benchmark"

@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from n2ldiff.config import PipelineConfig, from_dict, to_dict
+from n2ldiff.config import PipelineConfig, to_dict
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.models.blocks import ExposureEmbedding, WeightNormConv2d, init_like_original
 from n2ldiff.models.encoder import ConditionEncoder
@@ -108,27 +108,42 @@ class N2LDiff(nn.Module):
 
     # ----------------------------------------------------------------------------------- persistence
     def save_pretrained(self, directory: str | Path, ema_state: dict[str, torch.Tensor] | None = None) -> Path:
-        """Write config.json + model.safetensors (+ model_ema.safetensors) atomically into ``directory``."""
+        """Write config.json + model.safetensors (+ model_ema.safetensors) into ``directory``.
+
+        The model is written completely into a temporary sibling folder first. A new ``directory`` is then
+        that folder renamed; in an existing one only n2ldiff's own files (``MODEL_FILES``) are swapped in,
+        the old ones removed only after every new one is in place; anything else there is kept. A failed
+        save (full disk, read-only folder) raises ``N2LDiffError`` and leaves the old model as it was.
+        """
+        from n2ldiff.model_folder import check_output_location, swap_model_files
+
         directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+        check_output_location(directory, "model folder")
+        parent = (directory.resolve() if directory.exists() else directory.absolute()).parent
         try:
-            (tmp / CONFIG_NAME).write_text(json.dumps(to_dict(self.config), indent=2) + "\n")
+            parent.mkdir(parents=True, exist_ok=True)
+            staged = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".n2ldiff-new", dir=parent))
+        except OSError as err:
+            raise N2LDiffError(f"{directory}: cannot save the model ({err.strerror or err})") from None
+        try:
+            (staged / CONFIG_NAME).write_text(json.dumps(to_dict(self.config), indent=2) + "\n")
             state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-            save_file(state, str(tmp / WEIGHTS_NAME), metadata={"format": "n2ldiff"})
+            save_file(state, str(staged / WEIGHTS_NAME), metadata={"format": "n2ldiff"})
             if ema_state is not None:
                 ema = {k: v.detach().contiguous().cpu() for k, v in ema_state.items()}
-                save_file(ema, str(tmp / EMA_WEIGHTS_NAME), metadata={"format": "n2ldiff"})
+                save_file(ema, str(staged / EMA_WEIGHTS_NAME), metadata={"format": "n2ldiff"})
             # mkdtemp makes a private folder; a saved model is an ordinary, shareable one.
-            os.chmod(tmp, 0o755)
-            for path in tmp.iterdir():
+            os.chmod(staged, 0o755)
+            for path in staged.iterdir():
                 os.chmod(path, 0o644)
             if directory.exists():
-                shutil.rmtree(directory)
-            os.replace(tmp, directory)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+                swap_model_files(staged, directory)
+            else:
+                os.replace(staged, directory)
+        except OSError as err:
+            raise N2LDiffError(f"{directory}: cannot save the model ({err.strerror or err})") from None
+        finally:
+            shutil.rmtree(staged, ignore_errors=True)
         return directory
 
     @classmethod
@@ -137,27 +152,36 @@ class N2LDiff(nn.Module):
     ) -> N2LDiff:
         """Load a directory written by ``save_pretrained`` or ``n2ldiff convert``.
 
-        EMA weights are used when present and ``use_ema`` is true.
+        EMA weights are used when present and ``use_ema`` is true. Before anything is allocated,
+        ``config.json`` is range-checked and the networks it describes are built on the ``meta`` device
+        and compared, name by name and shape by shape, with the safetensors header (read without loading
+        any tensor), so a hostile or mismatched folder fails with one line and no memory spent.
         """
+        from n2ldiff.model_folder import check_weights_match, one_line, read_model_config, safetensors_shapes
+
         directory = Path(directory)
         config_path = directory / CONFIG_NAME
         if not config_path.is_file():
             raise N2LDiffError(f"{directory}: not a model directory (no {CONFIG_NAME})")
-        try:
-            raw = json.loads(config_path.read_text())
-        except json.JSONDecodeError as err:
-            raise N2LDiffError(f"{config_path}: invalid JSON ({err})") from None
-        config = from_dict(PipelineConfig, raw, where=str(config_path))
-        model = cls(config)
+        config = read_model_config(config_path)
         weights = cls.weights_path(directory, use_ema)
+        stored = safetensors_shapes(weights)
+        model = None
+        try:
+            with torch.device("meta"):  # shapes only: nothing is allocated, whatever the architecture
+                skeleton = cls(config)
+        except (NotImplementedError, RuntimeError):  # a network that needs real data to be built
+            skeleton = model = cls(config)  # sizes are bounded by the range checks of read_model_config
+        check_weights_match(weights, {name: tuple(t.shape) for name, t in skeleton.state_dict().items()}, stored)
+        model = model if model is not None else cls(config)
         try:
             state = load_file(str(weights))
         except (SafetensorError, OSError) as err:
-            raise N2LDiffError(f"{weights}: unreadable weights ({err})") from None
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if missing or unexpected:
-            what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
-            raise N2LDiffError(f"{weights}: weights do not match config.json ({what})")
+            raise N2LDiffError(f"{weights}: unreadable weights ({one_line(err)})") from None
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as err:
+            raise N2LDiffError(f"{weights}: weights do not match {CONFIG_NAME} ({one_line(err)})") from None
         return model.to(device).eval()
 
     @staticmethod

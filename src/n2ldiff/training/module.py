@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from n2ldiff.config import TrainConfig, to_dict
-from n2ldiff.diffusion.losses import n2ldiff_loss, noise_level_nll
+from n2ldiff.diffusion.losses import flat_weight, n2ldiff_loss, noise_level_nll
 from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.diffusion.process import CenterShiftedDiffusion, noise_std_from_log, to_model_range
 from n2ldiff.models.n2ldiff import N2LDiff
@@ -137,7 +137,8 @@ class N2LDiffModule(L.LightningModule):
         """The objective of models with a noise-level head (preconditioned, shortened chain).
 
         * center: L1 to the real low image (the encoder's mean estimate);
-        * noise level: Gaussian NLL of the residual's high frequencies (what sensor noise is);
+        * noise level: Gaussian NLL of the residual's high frequencies where the normal crop is flat (there
+          the residual is sensor noise, not edge misalignment);
         * denoiser: the preconditioned target around the Gaussian prior N(center, s^2), on timesteps of
           the shortened chain only; it sees the encoder's outputs detached, so it cannot spoil them.
         """
@@ -155,7 +156,7 @@ class N2LDiffModule(L.LightningModule):
         x0 = to_model_range(low)
         center_term = F.l1_loss(encoding.center, low)
         residual = x0 - to_model_range(encoding.center).detach()
-        level_term = noise_level_nll(encoding.log_noise_std, residual)
+        level_term = noise_level_nll(encoding.log_noise_std, residual, flat_weight(normal))
 
         fixed = encoding.detached()
         center = to_model_range(fixed.center)

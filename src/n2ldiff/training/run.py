@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,10 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 import n2ldiff
-from n2ldiff.config import TrainConfig, to_dict
+from n2ldiff.config import TrainConfig, to_dict, validate_train_config
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import training_quantiles
-from n2ldiff.files import sha256_file
+from n2ldiff.files import check_output_location, is_disk_full, make_output_dir, sha256_file, write_text_atomic
 from n2ldiff.models.n2ldiff import WEIGHTS_NAME
 from n2ldiff.training.datamodule import PairedDataModule
 from n2ldiff.training.module import N2LDiffModule
@@ -108,17 +109,31 @@ def train(config: TrainConfig, resume: str | Path | None = None) -> Path:
     ``resume`` is a checkpoint written by an earlier run (e.g. ``OUT/checkpoints/last.ckpt``): optimiser,
     EMA, step and data position continue exactly.
     """
+    validate_train_config(config)  # every numeric field, before any folder, network or data is touched
     if resume is not None and not Path(resume).is_file():
         raise N2LDiffError(f"--resume: checkpoint not found: {resume}")
-    datamodule = PairedDataModule(config.data, config.trainer)  # validates data paths before any work
     out = Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(to_dict(config), sort_keys=False))
-    L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    quantiles: tuple[float, ...] = ()
-    if config.model.exposure_conditioning:
-        quantiles = training_quantiles(datamodule.train_exposures())
-    module = N2LDiffModule(config, quantiles)
-    trainer = build_trainer(config, [ExportOnEnd(config, time.time())])
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+    check_output_location(out, "run folder (output_dir)")
+    datamodule = PairedDataModule(config.data, config.trainer)  # validates data paths before any work
+    created = not out.exists()
+    make_output_dir(out, "run folder (output_dir)")
+    try:
+        write_text_atomic(out / "config.yaml", yaml.safe_dump(to_dict(config), sort_keys=False))
+        L.seed_everything(config.trainer.seed, workers=True, verbose=False)
+        quantiles: tuple[float, ...] = ()
+        if config.model.exposure_conditioning:
+            quantiles = training_quantiles(datamodule.train_exposures())
+        module = N2LDiffModule(config, quantiles)
+        trainer = build_trainer(config, [ExportOnEnd(config, time.time())])
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume) if resume else None)
+    except N2LDiffError:
+        # A user error before the first checkpoint (e.g. an unreadable image): leave no half-made run
+        # folder behind, but only one this call created and that holds nothing worth keeping.
+        if created and not any((out / "checkpoints").glob("*.ckpt")) and not (out / "model").exists():
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    except OSError as err:
+        if is_disk_full(err):
+            raise N2LDiffError(f"{out}: disk full, training stopped ({err.strerror})") from None
+        raise
     return out / "model"
