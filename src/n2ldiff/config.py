@@ -79,6 +79,10 @@ class DiffusionConfig:
     # Models with a noise-level head: a factor on the predicted noise std when sampling, calibrated after
     # training on the *train* split (benchmarks/calibrate_noise.py) so seeds vary like real noise.
     noise_scale: float = 1.0
+    # Exposure-conditioned models: rescale the center of each image so that its mean is exactly
+    # mean(normal) / R. The network's own darkening drifts from the request at large R (it saw few
+    # such frames); the noise is zero-mean, so the output's measured R then follows the request.
+    match_exposure: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

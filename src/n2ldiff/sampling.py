@@ -72,6 +72,15 @@ class SamplingSettings:
         return make_sampler(self.sampler, diffusion, self.steps, self.eta, self.start_timestep, self.timestep_spacing)
 
 
+def matched_center(center: torch.Tensor, normal: torch.Tensor, exposure: torch.Tensor) -> torch.Tensor:
+    """``center`` ([0, 1], B x 3 x H x W) scaled per row so that mean(normal) / mean(center) = R exactly."""
+    r = torch.as_tensor(exposure, dtype=center.dtype, device=center.device).reshape(-1).expand(center.shape[0])
+    dims = (1, 2, 3)
+    target = normal.mean(dim=dims) / r
+    scale = target / center.mean(dim=dims).clamp_min(1e-6)
+    return center * scale[:, None, None, None]
+
+
 @torch.no_grad()
 def sample(
     model: N2LDiff,
@@ -86,6 +95,8 @@ def sample(
     ``exposure``: the exposure ratio R per row, for exposure-conditioned models.
     """
     encoding = model.encode(normal, exposure)
+    if exposure is not None and model.config.diffusion.match_exposure:
+        encoding = dataclasses.replace(encoding, center=matched_center(encoding.center, normal, exposure))
     center = to_model_range(encoding.center)
     noise_std = None
     if encoding.log_noise_std is not None and diffusion.prediction_type == "preconditioned":
