@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import exposure_ratio
 from n2ldiff.pipeline import LowLightPipeline
 from n2ldiff.sampling import matched_center
@@ -47,3 +48,9 @@ def test_sample_matches_the_exposure_only_when_configured(tiny_v2_model_dir, mat
         assert measured == pytest.approx(8.0, rel=0.02)
     else:
         assert measured == pytest.approx(1 / 0.3, rel=0.02)
+
+
+def test_zero_steps_need_a_noise_level_head(tiny_model_dir, tiny_v2_model_dir):
+    with pytest.raises(N2LDiffError, match="noise-level head"):
+        LowLightPipeline.from_pretrained(tiny_model_dir, device="cpu").settings(steps=0)
+    assert LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu").settings(steps=0).steps == 0
