@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 
+from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import exposure_ratio
 from n2ldiff.pipeline import LowLightPipeline
@@ -28,8 +29,7 @@ def test_matched_center_has_exactly_the_requested_ratio_per_row():
 @pytest.mark.parametrize("match", [False, True])
 def test_sample_matches_the_exposure_only_when_configured(tiny_v2_model_dir, match):
     pipe = LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu")
-    diffusion = dataclasses.replace(pipe.model.config.diffusion, match_exposure=match, noise_scale=1e-4)
-    pipe.model.config = dataclasses.replace(pipe.model.config, diffusion=diffusion)
+    settings = dataclasses.replace(pipe.settings(), match_exposure=match, noise_scale=1e-4)
     # A network that darkens by 1/0.3 whatever it is asked, with a silent denoiser (F = 0: the chain then
     # samples N(center, s^2) exactly, so the output's mean is the center's).
     encode = pipe.model.encode
@@ -42,12 +42,22 @@ def test_sample_matches_the_exposure_only_when_configured(tiny_v2_model_dir, mat
         pipe.model.denoiser.head.proj.weight_g.zero_()
         pipe.model.denoiser.head.proj.bias.zero_()
     normal = torch.rand(1, 3, 32, 32) * 0.5 + 0.4
-    out = pipe.generate(normal, [1], exposure=[8.0])
+    noise = PositionalNoise([1])
+    out = pipe.sample_batch(normal, noise, settings, [8.0])
     measured = float(exposure_ratio(normal, out)[0])
     if match:
         assert measured == pytest.approx(8.0, rel=0.02)
     else:
         assert measured == pytest.approx(1 / 0.3, rel=0.02)
+
+
+def test_the_models_calibrations_are_part_of_the_settings(tiny_v2_model_dir):
+    pipe = LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu")
+    diffusion = dataclasses.replace(pipe.model.config.diffusion, noise_scale=0.25, match_exposure=True)
+    pipe.model.config = dataclasses.replace(pipe.model.config, diffusion=diffusion)
+    settings = pipe.settings()
+    assert (settings.noise_scale, settings.match_exposure) == (0.25, True)
+    assert settings.as_dict()["noise_scale"] == 0.25  # what manifests and caches record
 
 
 def test_zero_steps_need_a_noise_level_head(tiny_model_dir, tiny_v2_model_dir):
