@@ -52,7 +52,9 @@ def build_voc(
     layout: _Layout = typer.Option(_Layout.voc, "--layout", help="voc or coco (annotations/ + image folders)."),
     jpeg_quality: int = typer.Option(95, "--jpeg-quality", help="JPEG quality of the written images (1-100)."),
     sampler: str | None = typer.Option(None, "--sampler", help="ddpm, ddim or dpm-solver++ (default: model's)."),
-    steps: int | None = typer.Option(None, "--steps", help="Denoiser steps (0 = the encoder alone; default: the model's)."),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Denoiser steps (0 = the encoder alone; default: the model's)."
+    ),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = in this process)."),
     ray: str | None = typer.Option(
         None,
