@@ -104,7 +104,12 @@ class LowLightPipeline:
         start: str | None = None,
     ) -> SamplingSettings:
         """Resolve sampling options against the model's defaults (and validate them)."""
-        return SamplingSettings.resolve(self.config, sampler, steps, eta, start)
+        settings = SamplingSettings.resolve(self.config, sampler, steps, eta, start)
+        if settings.steps == 0 and not (
+            self.model.config.model.noise_level_head and self.config.prediction_type == "preconditioned"
+        ):
+            raise N2LDiffError("steps=0 (no denoiser pass) needs a model with a noise-level head; give steps >= 1")
+        return settings
 
     def exposures(
         self, images: torch.Tensor, seeds: Sequence[int], exposure: Exposure | str | float | None = None

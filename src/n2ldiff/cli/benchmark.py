@@ -33,7 +33,9 @@ def benchmark(
     ),
     model: Path | None = typer.Option(None, help="n2ldiff model directory (default: the shipped model)."),
     sampler: str | None = typer.Option(None, help=SAMPLER_HELP),
-    steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
+    steps: int | None = typer.Option(
+        None, help="Denoiser steps (0 = the encoder alone, one network pass; default: the model's)."
+    ),
     max_images: int | None = typer.Option(None, help="Use only the first N pairs (by name)."),
     max_side: int | None = typer.Option(None, help="Resize so the longer side is at most N px first."),
     size_multiple: int = typer.Option(32, help="Crop images (top-left) to multiples of this."),

@@ -34,7 +34,9 @@ def build_voc(
         DEFAULT_JPEG_QUALITY, "--jpeg-quality", help="JPEG quality of the written images (1-100)."
     ),
     sampler: str | None = typer.Option(None, "--sampler", help=SAMPLER_HELP),
-    steps: int | None = typer.Option(None, "--steps", help="Sampling steps (default: the model's)."),
+    steps: int | None = typer.Option(
+        None, "--steps", help="Denoiser steps (0 = the encoder alone; default: the model's)."
+    ),
     workers: int = typer.Option(1, "--workers", help="Local worker processes (1 = in this process)."),
     ray: str | None = typer.Option(
         None,

@@ -67,7 +67,9 @@ def generate(
     model: Path | None = typer.Option(None, help="Model directory (default: the shipped default model)."),
     seeds: list[str] = seeds_option(),
     sampler: str | None = typer.Option(None, help=SAMPLER_HELP),
-    steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
+    steps: int | None = typer.Option(
+        None, help="Denoiser steps (0 = the encoder alone, one network pass; default: the model's)."
+    ),
     eta: float | None = typer.Option(None, help="DDIM stochasticity (0 = deterministic)."),
     start: str | None = typer.Option(None, help="center+noise (default) or center (the original's)."),
     exposure: str = typer.Option("auto", help=EXPOSURE_HELP),
