@@ -184,7 +184,12 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
                     choices=list(SAMPLERS), value=default.sampler, label="Sampler", elem_id="n2l-sampler"
                 )
                 steps = gr.Slider(
-                    1, max_steps, value=default.steps, step=1, label="Steps (n2ldiff)", elem_id="n2l-steps"
+                    min(1, default.steps),  # 0 (one network pass) where the model samples that way by default
+                    max_steps,
+                    value=default.steps,
+                    step=1,
+                    label="Steps (n2ldiff)",
+                    elem_id="n2l-steps",
                 )
                 exposure = gr.Slider(
                     0,
