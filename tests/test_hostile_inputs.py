@@ -407,7 +407,7 @@ def test_train_config_that_is_a_binary_file(tmp_path):
         (["data.crop_size=33"], "data.crop_size: must be a multiple of 2"),
         (["data.val_crop_size=2"], "data.val_crop_size: must be at least 4, got 2"),
         (["diffusion.timesteps=0"], "diffusion.timesteps: must be between 1 and 10000, got 0"),
-        (["diffusion.steps=500"], "diffusion.steps: must be between 1 and 100"),
+        (["diffusion.steps=500"], "diffusion.steps: must be between 0 and 100"),  # 0: one network pass
         (["trainer.val_steps=0"], "trainer.val_steps: must be between 1 and 100"),
         (["optim.lr=0"], "optim.lr: must be greater than 0"),
         (["optim.lr=.nan"], "optim.lr: must be a finite number"),
