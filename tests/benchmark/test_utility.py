@@ -31,6 +31,7 @@ from n2ldiff.cli.utility import DEFAULT_ROWS
 from n2ldiff.data.io import read_image
 from n2ldiff.data.layouts import scan_pairs
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.exposure import exposure_ratio
 from n2ldiff.metrics.fidelity import LPIPS, psnr, ssim
 from n2ldiff.metrics.weights import default_weights_dir, weights_available
 from tests.conftest import REPO_ROOT, SHARED, require_shared
@@ -146,14 +147,20 @@ def test_none_row_equals_direct_metrics(tiny_run, plain_test_dir):
         assert none.lpips[i] == pytest.approx(lp, abs=1e-4)
 
 
-def test_synthetic_training_images_use_the_benchmark_cache(tiny_run):
+def test_synthetic_training_images_use_the_benchmark_cache(tiny_run, tiny_pairs_dir):
     result, _, _ = tiny_run
     images = result.config.images_dir
     assert sorted(p.name for p in (images / "lv-random-noise").glob("*.png")) == [
         f"scene{i}_s3407.png" for i in range(4)
     ]
-    assert (images / "dark-clean@oracle" / "manifest.jsonl").is_file()
-    assert json.loads((images / "dark-clean@oracle" / "settings.json").read_text())["settings"]["exposure"] == "oracle"
+    # The oracle row's outputs were made at each training pair's own real R, recorded per output.
+    records = [json.loads(line) for line in (images / "dark-clean@oracle" / "manifest.jsonl").read_text().splitlines()]
+    by_scene = {r["scene"]: r["exposure"] for r in records if r.get("status") == "ok"}
+    assert sorted(by_scene) == [f"scene{i}" for i in range(4)]
+    for scene, recorded in by_scene.items():
+        normal = read_image(tiny_pairs_dir / "normal" / f"{scene}.png").rgb
+        low = read_image(tiny_pairs_dir / "low" / f"{scene}.png").rgb
+        assert recorded == pytest.approx(float(exposure_ratio(normal, low)), rel=1e-3)
 
 
 def test_report_files(tiny_run):

@@ -322,7 +322,7 @@ class _TrainPair:
     name: str
     normal: Tensor  # uint8 3xHxW
     low: Tensor  # uint8 3xHxW, the real low image
-    normal_sha256: str  # of the normal image's file (the benchmark cache's key)
+    image: Any  # the normal image's LoadedImage (file, metadata) without its pixels: the engine's job input
     ratio: float  # real exposure ratio R, clamped to the range methods accept
 
 
@@ -403,7 +403,8 @@ def _load_data(config: UtilityConfig, say: Callable[[str], None]) -> dict[str, A
             continue
         ratio = float(exposure_ratio(s.normal, s.low))
         ratio = min(max(ratio, MIN_EXPOSURE), MAX_EXPOSURE)
-        train.append(_TrainPair(s.name, _to_uint8(s.normal), _to_uint8(s.low), s.normal_sha256, ratio))
+        pixels_dropped = dataclasses.replace(s.image, rgb=torch.empty(0))
+        train.append(_TrainPair(s.name, _to_uint8(s.normal), _to_uint8(s.low), pixels_dropped, ratio))
     scenes, bad = _read(test_pairs, config, lambda message: say(f"test: {message}"))
     test_skipped.update(bad)
     test = [_TestPair(s.name, s.normal, s.low) for s in scenes]
@@ -465,45 +466,41 @@ def _synthesise(
     name: str, config: UtilityConfig, train: Sequence[_TrainPair], device: torch.device, say: Callable[[str], None]
 ) -> tuple[list[Tensor], dict[str, Any], dict[str, Any], str | None]:
     """One synthetic low image (uint8) per training pair through the benchmark's cache; see the module docstring."""
-    from n2ldiff.benchmark.run import _MethodCache
+    from n2ldiff.benchmark.run import BenchmarkConfig, _method_outputs, _Scene
 
     method, settings, folder, oracle = _load(name, config)
-    cache_settings = {
-        "method": folder,
-        "settings": settings,
-        "weights_sha256": method.weights_sha256,
-        "size_multiple": config.size_multiple,
-        "max_side": config.max_side,
-    }
-    cache = _MethodCache(config.images_dir, folder, cache_settings, config.resume)
     seed = config.synthesis_seed
+    # The benchmark's row generation (the one engine, its cache folder and resume rules), a chunk of
+    # pairs at a time so that only a chunk's normal images are held as floats.
+    bench = BenchmarkConfig(
+        data=config.train,
+        layout=config.layout,
+        out=config.out,
+        seeds=(seed,),
+        size_multiple=config.size_multiple,
+        max_side=config.max_side,
+        cache_dir=config.images_dir,
+        resume=config.resume,
+    )
     lows: list[Tensor] = []
     made, seconds = 0, 0.0
-    last_report = time.perf_counter()
-    try:
-        for i, pair in enumerate(train):
-            normal = pair.normal.float() / 255.0
-            hit = cache.lookup(pair.name, seed, pair.normal_sha256)
-            if hit is not None and hit[0].shape == normal.shape:
-                out = hit[0]
-            else:
-                t0 = time.perf_counter()
-                with torch.no_grad():
-                    x = normal[None].to(device)
-                    out = method(x, [seed], exposures=[pair.ratio])[0] if oracle else method(x, [seed])[0]
-                took = time.perf_counter() - t0
-                out = out.detach().float().cpu()
-                cache.store(pair.name, seed, pair.normal_sha256, out, took)
-                made += 1
-                seconds += took
-            lows.append(_to_uint8(out))
-            if time.perf_counter() - last_report > 60:
-                say(f"{name}: {i + 1}/{len(train)} training images synthesised")
-                last_report = time.perf_counter()
-    finally:
-        cache.close()
+    chunk = 16
+    for start in range(0, len(train), chunk):
+        part = train[start : start + chunk]
+        scenes = [
+            _Scene(p.name, dataclasses.replace(p.image, rgb=p.normal.float() / 255.0), p.low.float() / 255.0)
+            for p in part
+        ]
+        outs, times, n_new = _method_outputs(
+            folder, method, scenes, bench, False, [p.ratio for p in part] if oracle else None
+        )
+        lows += [_to_uint8(o) for o in outs[0]]
+        made += n_new
+        seconds += sum(t for t in times if math.isfinite(t)) if n_new else 0.0
+        say(f"{name}: {min(start + chunk, len(train))}/{len(train)} training images synthesised")
+    cache_dir = config.images_dir / folder.replace(":", "-")
     info = {
-        "cache": str(cache.dir),
+        "cache": str(cache_dir),
         "seed": seed,
         "made": made,
         "cached": len(train) - made,
