@@ -27,7 +27,10 @@ class WeightNormConv2d(nn.Module):
         self.stride = stride
         conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride)
         v = conv.weight.detach().clone()
-        self.weight_g = nn.Parameter(v.flatten(1).norm(dim=1).reshape(-1, 1, 1, 1))
+        # On the meta device (shape-only skeletons, see N2LDiff.from_pretrained) the norm would go through
+        # torch's Python reference implementation, which imports torch._dynamo: seconds of start-up.
+        g = v.new_empty(out_channels) if v.is_meta else v.flatten(1).norm(dim=1)
+        self.weight_g = nn.Parameter(g.reshape(-1, 1, 1, 1))
         self.weight_v = nn.Parameter(v)
         self.bias = nn.Parameter(conv.bias.detach().clone())
 
@@ -192,6 +195,8 @@ def init_like_original(module: nn.Module) -> None:
     with.)
     """
     for m in module.modules():
+        if any(p.is_meta for p in m.parameters(recurse=False)):
+            continue  # a shape-only skeleton: nothing to initialise (and meta init ops import torch._dynamo)
         if isinstance(m, nn.Linear):
             nn.init.kaiming_normal_(m.weight)
             m.weight.data *= 0.1
