@@ -352,15 +352,6 @@ def _read(
     return scenes, skipped
 
 
-def _relative_name(path: Path, root: Path) -> str:
-    """``path`` relative to the dataset root when it lies under it (``normal/b.png``), else its name."""
-    base = root if root.is_dir() else root.parent
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return path.name
-
-
 def _scan(
     root: Path, layout: str, split: str | None, limit: int | None, what: str, say: Callable[[str], None]
 ) -> tuple[list[ImagePair], dict[str, str], list[str]]:
@@ -369,6 +360,8 @@ def _scan(
         say(f"note: {what}: {note}")
     skipped = {}
     for path in found.unmatched:
+        from n2ldiff.benchmark.run import _relative_name
+
         name = _relative_name(path, root)
         skipped[name] = f"no partner image (a {path.parent.name}/ file without its pair)"
         say(f"{what}: skipped {name}: {skipped[name]}")

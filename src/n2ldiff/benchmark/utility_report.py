@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from n2ldiff.benchmark.utility import METRICS, N2LDIFF, NONE, REAL, UtilityResult, compare
-from n2ldiff.files import atomic_path, write_text_atomic
+from n2ldiff.files import write_text_atomic
 
 __all__ = ["comparisons", "result_to_dict", "summary_rows", "utility_markdown", "write_utility_report"]
 
@@ -209,14 +209,9 @@ def utility_markdown(result: UtilityResult) -> str:
 
 
 def _save_figure(fig: Any, path: Path) -> Path:
-    import matplotlib.pyplot as plt
+    from n2ldiff.benchmark.report import _save_figure as save
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, format="png")
-    finally:
-        plt.close(fig)
+    save(fig, path)
     return path
 
 
