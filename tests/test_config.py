@@ -53,7 +53,7 @@ def test_model_ranges(model, words):
         (DiffusionConfig(timesteps=0), "timesteps: must be between 1 and 10000"),
         (DiffusionConfig(timesteps=10, steps=10, cosine_s=0.0), "cosine_s: must be greater than 0"),
         (DiffusionConfig(sigma_data=float("inf")), "sigma_data: must be a finite number"),
-        (DiffusionConfig(sampler="ddim", steps=0), "steps: must be between 1 and 100"),
+        (DiffusionConfig(sampler="ddim", steps=-1), "steps: must be between 0 and 100"),
         (DiffusionConfig(sampler="ddpm", steps=10), "ddpm sampler runs all 100 timesteps"),
         (DiffusionConfig(sampler="ddim", steps=5, eta=-0.5), "eta: must be at least 0"),
     ],

@@ -407,7 +407,7 @@ def test_train_config_that_is_a_binary_file(tmp_path):
         (["data.crop_size=33"], "data.crop_size: must be a multiple of 2"),
         (["data.val_crop_size=2"], "data.val_crop_size: must be at least 4, got 2"),
         (["diffusion.timesteps=0"], "diffusion.timesteps: must be between 1 and 10000, got 0"),
-        (["diffusion.steps=500"], "diffusion.steps: must be between 1 and 100"),
+        (["diffusion.steps=500"], "diffusion.steps: must be between 0 and 100"),  # 0: one network pass
         (["trainer.val_steps=0"], "trainer.val_steps: must be between 1 and 100"),
         (["optim.lr=0"], "optim.lr: must be greater than 0"),
         (["optim.lr=.nan"], "optim.lr: must be a finite number"),
@@ -507,6 +507,7 @@ def test_a_manifest_write_that_fails_half_way_leaves_complete_lines(tmp_path, mo
 def test_an_image_write_on_a_full_disk_stops_the_run(tmp_path, monkeypatch):
     import errno
 
+    import n2ldiff.inference.engine as engine
     import n2ldiff.inference.runner as runner
     from n2ldiff.inference.methods import BaselineMethod
 
@@ -517,7 +518,7 @@ def test_an_image_write_on_a_full_disk_stops_the_run(tmp_path, monkeypatch):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runner, "write_image", full)
+    monkeypatch.setattr(engine, "write_image", full)  # every engine user writes through here
     files = sorted(photos.iterdir())
     with pytest.raises(N2LDiffError, match="disk full") as info:
         runner.run_jobs(files, tmp_path / "out", [1], BaselineMethod("lv-random"), progress=False)

@@ -8,8 +8,8 @@ import torch
 from PIL import Image
 
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.inference.tiling import plan_tiles, seam_energy
 from n2ldiff.pipeline import LowLightPipeline
+from n2ldiff.tiling import plan_tiles, seam_energy
 
 
 @pytest.fixture(scope="module")

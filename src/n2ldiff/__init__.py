@@ -15,7 +15,7 @@ _LAZY = {
     "LowLightPipeline": "n2ldiff.pipeline",
     "N2LDiff": "n2ldiff.models.n2ldiff",
     "N2LDiffError": "n2ldiff.errors",
-    "RandomLowLight": "n2ldiff.data.transforms",
+    "RandomLowLight": "n2ldiff.transforms",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -79,6 +79,10 @@ class DiffusionConfig:
     # Models with a noise-level head: a factor on the predicted noise std when sampling, calibrated after
     # training on the *train* split (benchmarks/calibrate_noise.py) so seeds vary like real noise.
     noise_scale: float = 1.0
+    # Exposure-conditioned models: rescale the center of each image so that its mean is exactly
+    # mean(normal) / R. The network's own darkening drifts from the request at large R (it saw few
+    # such frames); the noise is zero-mean, so the output's measured R then follows the request.
+    match_exposure: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -387,7 +391,7 @@ def validate_diffusion_config(diffusion: DiffusionConfig, where: str = "diffusio
     _check_int(diffusion.timesteps, f"{where}.timesteps", 1, MAX_TIMESTEPS)
     _check_float(diffusion.cosine_s, f"{where}.cosine_s", 0.0, 1.0, low_inclusive=False)
     _check_float(diffusion.sigma_data, f"{where}.sigma_data", 0.0, low_inclusive=False)
-    _check_int(diffusion.steps, f"{where}.steps", 1, diffusion.timesteps)
+    _check_int(diffusion.steps, f"{where}.steps", 0, diffusion.timesteps)  # 0: no denoiser pass
     if diffusion.sampler == "ddpm" and diffusion.steps != diffusion.timesteps:
         raise N2LDiffError(
             f"{where}.steps: the ddpm sampler runs all {diffusion.timesteps} timesteps, got steps {diffusion.steps}"

@@ -1,16 +1,23 @@
-"""File helpers shared by every writer: atomic replacement and content hashes.
+"""File helpers shared by every writer: atomic replacement, content hashes and folder locks.
 
 Everything n2ldiff writes (images, manifests, weights, reports) goes through ``atomic_path``: the data
 is written to a hidden temporary file in the target's folder, flushed to disk and renamed over the
 target, so a killed run never leaves a half-written file under the final name.
+
+An output folder is used by one run at a time: ``folder_lock`` takes an exclusive ``flock`` on a file in
+it, which the operating system releases when the process exits, also when it crashes or is killed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import json
 import os
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,6 +26,8 @@ from n2ldiff.errors import N2LDiffError
 
 # Temporary files end with this, so a later run can recognise and remove leftovers of a killed one.
 TEMP_SUFFIX = ".n2ldiff-part"
+#: The lock file ``folder_lock`` holds in a folder while a run uses it (removed when the run ends).
+LOCK_NAME = ".n2ldiff.lock"
 
 
 def sha256_file(path: str | Path) -> str:
@@ -105,3 +114,65 @@ DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 def is_disk_full(err: BaseException) -> bool:
     """True for an ``OSError`` saying that no space (or quota) is left."""
     return isinstance(err, OSError) and err.errno in DISK_FULL_ERRNOS
+
+
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete leftover temporary files (``TEMP_SUFFIX``) of killed runs under ``folder``; returns how many.
+
+    Only call it while holding the folder's ``folder_lock``: another run's temporary files are not stale.
+    """
+    removed = 0
+    for dirpath, _, filenames in os.walk(folder):
+        for name in filenames:
+            if name.endswith(TEMP_SUFFIX):
+                (Path(dirpath) / name).unlink(missing_ok=True)
+                removed += 1
+    return removed
+
+
+def _holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        return f" (pid {info['pid']} on {info['host']}, since {info['since']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+
+
+@contextmanager
+def folder_lock(folder: str | Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder`` (created if needed) for the duration of the ``with`` block.
+
+    A second holder, in this process or another, is refused at once with an ``N2LDiffError`` that says the
+    folder is in use. The lock is an ``fcntl.flock`` on ``folder/.n2ldiff.lock``: the operating system
+    releases it when the process ends in any way, so a crashed run never blocks the next one.
+    """
+    import fcntl
+
+    folder = make_output_dir(folder)  # a file in the path, a read-only place: one line
+    path = folder / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise N2LDiffError(
+                f"{folder} is in use by another n2ldiff run{_holder(path)}; wait for it to finish or use "
+                "another output folder"
+            ) from None
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:  # the previous holder removed it between our open and flock
+            same = False
+        if same:
+            break
+        os.close(fd)  # we locked a file that was already unlinked: try again with the current one
+    try:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime())
+        with contextlib.suppress(OSError):  # who holds the lock is only a hint (a full disk must not stop here)
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": since}).encode())
+        yield path
+    finally:
+        path.unlink(missing_ok=True)  # before unlocking, so nobody locks a file that is about to go
+        os.close(fd)

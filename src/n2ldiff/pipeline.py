@@ -21,15 +21,16 @@ import torch
 
 from n2ldiff.config import DiffusionConfig
 from n2ldiff.data.io import to_tensor
+from n2ldiff.defaults import DEFAULT_TILE_SIZE
 from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.diffusion.process import CenterShiftedDiffusion
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import Exposure
 from n2ldiff.files import sha256_file
 from n2ldiff.inference.backends import BACKENDS, Networks, load_networks
-from n2ldiff.inference.tiling import tiled_apply
 from n2ldiff.models.n2ldiff import N2LDiff
 from n2ldiff.sampling import SamplingSettings, sample
+from n2ldiff.tiling import tiled_apply
 
 __all__ = ["BACKENDS", "LowLightPipeline", "N2LDiffMethod", "SamplingSettings", "default_model_dir", "resolve_device"]
 
@@ -66,7 +67,7 @@ class LowLightPipeline:
         model: N2LDiff,
         device: str | torch.device = "auto",
         weights_sha256: str | None = None,
-        tile_size: int = 768,
+        tile_size: int = DEFAULT_TILE_SIZE,
         tile_overlap: int = 64,
         backend: str = "torch",
         model_dir: str | Path | None = None,
@@ -120,7 +121,12 @@ class LowLightPipeline:
         start: str | None = None,
     ) -> SamplingSettings:
         """Resolve sampling options against the model's defaults (and validate them)."""
-        return SamplingSettings.resolve(self.config, sampler, steps, eta, start)
+        settings = SamplingSettings.resolve(self.config, sampler, steps, eta, start)
+        if settings.steps == 0 and not (
+            self.model.config.model.noise_level_head and self.config.prediction_type == "preconditioned"
+        ):
+            raise N2LDiffError("steps=0 (no denoiser pass) needs a model with a noise-level head; give steps >= 1")
+        return settings
 
     def exposures(
         self, images: torch.Tensor, seeds: Sequence[int], exposure: Exposure | str | float | None = None
@@ -225,6 +231,8 @@ class LowLightPipeline:
     def method(self, exposure: Exposure | str | float | None = None, **kwargs: Any) -> N2LDiffMethod:
         """This pipeline as a ``LowLightMethod`` for the file runner (generate/benchmark/build-voc)."""
         spec = Exposure.parse(exposure)
+        if spec.kind == "oracle" and not self.takes_exposure:
+            raise N2LDiffError("exposure oracle: this model is not conditioned on the exposure")
         if spec.kind not in ("auto", "oracle"):
             self.exposures(torch.zeros(1, 3, 1, 1), [0], spec)  # validates against the model
         return N2LDiffMethod(self, self.settings(**kwargs), spec)

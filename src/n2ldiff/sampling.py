@@ -33,6 +33,10 @@ class SamplingSettings:
     start: str = "center+noise"
     start_timestep: int | None = None
     timestep_spacing: str = "linear"
+    # The model's sampling-time calibrations (DiffusionConfig): part of the settings, so that manifests and
+    # caches tell outputs made with different ones apart.
+    noise_scale: float = 1.0
+    match_exposure: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -64,6 +68,8 @@ class SamplingSettings:
             start=start or config.start,
             start_timestep=config.start_timestep,
             timestep_spacing=config.timestep_spacing,
+            noise_scale=config.noise_scale,
+            match_exposure=config.match_exposure,
         )
         if settings.start not in STARTS:
             raise N2LDiffError(f"unknown start {settings.start!r} (choose {' or '.join(STARTS)})")
@@ -72,6 +78,15 @@ class SamplingSettings:
 
     def make_sampler(self, diffusion: CenterShiftedDiffusion):
         return make_sampler(self.sampler, diffusion, self.steps, self.eta, self.start_timestep, self.timestep_spacing)
+
+
+def matched_center(center: torch.Tensor, normal: torch.Tensor, exposure: torch.Tensor) -> torch.Tensor:
+    """``center`` ([0, 1], B x 3 x H x W) scaled per row so that mean(normal) / mean(center) = R exactly."""
+    r = torch.as_tensor(exposure, dtype=center.dtype, device=center.device).reshape(-1).expand(center.shape[0])
+    dims = (1, 2, 3)
+    target = normal.mean(dim=dims) / r
+    scale = target / center.mean(dim=dims).clamp_min(1e-6)
+    return center * scale[:, None, None, None]
 
 
 @torch.no_grad()
@@ -90,10 +105,12 @@ def sample(
     ``exposure``: the exposure ratio R per row, for exposure-conditioned models.
     """
     encoding = model.encode(normal, exposure)
+    if exposure is not None and settings.match_exposure:
+        encoding = dataclasses.replace(encoding, center=matched_center(encoding.center, normal, exposure))
     center = to_model_range(encoding.center)
     noise_std = None
     if encoding.log_noise_std is not None and diffusion.prediction_type == "preconditioned":
-        noise_std = noise_std_from_log(encoding.log_noise_std) * model.config.diffusion.noise_scale
+        noise_std = noise_std_from_log(encoding.log_noise_std) * settings.noise_scale
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return diffusion.x0_from_output(model.denoise(x, t, normal, encoding), x, t, center, noise_std)

@@ -208,10 +208,16 @@ def test_resume_skips_finished_work(ran, monkeypatch):
 def test_changed_settings_in_cache_is_an_error(dataset, tmp_path):
     config = _config(dataset, tmp_path, methods=["lv-random"], seeds=[1], max_images=2, figures=False)
     run_benchmark(config)
-    (tmp_path / "images" / "lv-random" / "settings.json").write_text('{"method": "other"}')
-    with pytest.raises(N2LDiffError, match="other settings"):
+    manifest = tmp_path / "images" / "lv-random" / "manifest.jsonl"
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    manifest.write_text("".join(json.dumps({**r, "settings": {"method": "other"}}) + "\n" for r in records))
+    with pytest.raises(N2LDiffError, match="other settings.*--no-resume"):
         run_benchmark(config)
     run_benchmark(_config(dataset, tmp_path, methods=["lv-random"], seeds=[1], max_images=2, resume=False))
+    assert len(manifest.read_text().splitlines()) == 2  # --no-resume forgets the earlier records
+    run_benchmark(config)  # and resumes from the new ones
+    with pytest.raises(N2LDiffError, match="crop"):  # another crop is another setting
+        run_benchmark(_config(dataset, tmp_path, methods=["lv-random"], seeds=[1], max_images=2, size_multiple=16))
 
 
 @pytest.mark.parametrize(
@@ -317,3 +323,27 @@ def test_unusable_pairs_are_reported_and_skipped(dataset, tmp_path):
     (data / "normal" / "d.png").write_bytes(b"")
     with pytest.raises(N2LDiffError, match="at least 2 readable pairs"):
         run_benchmark(_config(data, tmp_path / "o2", methods=["lv-random"], figures=False))
+
+
+def test_n2ldiff_exposure_rows_and_the_oracle(dataset, tmp_path, tiny_v2_model_dir, tiny_model_dir):
+    from n2ldiff.inference.manifest import read_manifest
+
+    config = _config(dataset, tmp_path, methods=["n2ldiff"], seeds=[5, 6], model=tiny_v2_model_dir, max_images=2,
+                     figures=False, exposures=["auto", "oracle", "4"])  # fmt: skip
+    result = run_benchmark(config)
+    assert [g.name for g in result.groups if g.kind == "method"] == ["n2ldiff", "n2ldiff@oracle", "n2ldiff@4"]
+    oracle = result.run["oracle_exposures"]
+    assert sorted(oracle) == ["a", "b"] and all(2.5 < r < 4.5 for r in oracle.values())  # low ~ 0.3 normal
+    # each pair's real R reached the model, and is recorded per output
+    records = read_manifest(tmp_path / "images" / "n2ldiff@oracle")
+    assert len(records) == 4 and all(r["exposure"] == oracle[r["scene"]] for r in records)
+    assert result.group("n2ldiff@oracle").settings["exposure"] == "oracle"
+    assert {r["exposure"] for r in read_manifest(tmp_path / "images" / "n2ldiff@4")} == {4.0}
+    for g in result.groups:  # artifact measures on every row, the seed ones with two seeds
+        assert len(g.checkerboard) == len(g.exposure_ratio) == 2
+        assert len(g.blotch) == len(g.seed_noise_ratio) == (2 if g.kind == "method" else 0)
+    assert len(run_benchmark(config).groups) == len(result.groups)
+    assert len(read_manifest(tmp_path / "images" / "n2ldiff@oracle")) == 4  # resumed: nothing made again
+    with pytest.raises(N2LDiffError, match="not conditioned on the exposure"):
+        run_benchmark(_config(dataset, tmp_path / "v1", methods=["n2ldiff"], seeds=[5], model=tiny_model_dir,
+                              max_images=2, figures=False, exposures=["oracle"]))  # fmt: skip

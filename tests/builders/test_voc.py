@@ -14,8 +14,10 @@ from typer.testing import CliRunner
 from n2ldiff.builders import shards as shards_module
 from n2ldiff.builders.voc import build_dataset, find_images, image_seed, plan_shards
 from n2ldiff.cli import app
+from n2ldiff.defaults import DEFAULT_SEEDS
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.inference.manifest import read_manifest
+from n2ldiff.inference.methods import clear_method_cache
 
 SIZES = {"000005": (40, 48), "000007": (48, 40), "000009": (36, 52), "000012": (40, 48), "000016": (44, 44)}
 TRAINVAL = ["000005", "000007", "000012"]
@@ -81,7 +83,8 @@ def test_in_process_workers_and_layout(voc, tmp_path, tiny_model_dir):
     records = read_manifest(tmp_path / "a")
     assert [r["image"] for r in records] == sorted(SIZES)
     r = records[0]
-    assert r["seed"] == 0 and r["image_seed"] == image_seed(0, r["image"]) and len(r["weights_sha256"]) == 64
+    seed = DEFAULT_SEEDS[0]  # the default seed of every command
+    assert r["seed"] == seed and r["image_seed"] == image_seed(seed, r["image"]) and len(r["weights_sha256"]) == 64
     assert r["model"] == str(tiny_model_dir) and r["settings"]["steps"] == 3
     assert len(list((tmp_path / "a" / "shards").glob("*.done"))) == 3
     assert (tmp_path / "a" / "failed.jsonl").read_text() == ""
@@ -114,8 +117,8 @@ def test_resume_after_kill(voc, tmp_path, tiny_model_dir, monkeypatch):
     real = shards_module.load_method
     calls = []
 
-    def dying(*args):
-        method = real(*args)
+    def dying(*args, **kwargs):
+        method = real(*args, **kwargs)
 
         def call(images, seeds):
             calls.append(seeds[0])
@@ -135,7 +138,7 @@ def test_resume_after_kill(voc, tmp_path, tiny_model_dir, monkeypatch):
         )()
 
     monkeypatch.setattr(shards_module, "load_method", dying)
-    shards_module._METHODS.clear()
+    clear_method_cache()
     with pytest.raises(KeyboardInterrupt):
         build_dataset(voc, out, model=tiny_model_dir, shard_size=2, device="cpu", **FAST)
     monkeypatch.setattr(shards_module, "load_method", real)
@@ -165,12 +168,12 @@ def test_corrupt_jpeg_is_reported_and_rest_finishes(voc, tmp_path, tiny_model_di
     (voc / "JPEGImages" / "000009.jpg").write_bytes(data[: len(data) // 2])  # truncated JPEG
     out = tmp_path / "out"
     result = CliRunner().invoke(
-        app, ["build-voc", str(voc), str(out), "--model", str(tiny_model_dir), "--shard-size", "2", "--quiet"]
+        app, ["build-voc", str(voc), str(out), "--model", str(tiny_model_dir), "--shard-size", "2", "--no-progress"]
     )
     assert result.exit_code == 1, result.output
     assert "000009.jpg" in result.output
     failed = [json.loads(line) for line in (out / "failed.jsonl").read_text().splitlines()]
-    assert [(f["image"], f["seed"]) for f in failed] == [("000009", 0)]
+    assert [(f["image"], f["seed"]) for f in failed] == [("000009", DEFAULT_SEEDS[0])]
     assert "corrupt" in failed[0]["reason"] or "truncated" in failed[0]["reason"]
     assert sorted(p.stem for p in (out / "JPEGImages").glob("*.jpg")) == sorted(set(SIZES) - {"000009"})
     assert len(list((out / "shards").glob("*.done"))) == 2  # the shard with the bad image stays open

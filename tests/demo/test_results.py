@@ -40,7 +40,7 @@ def photo(tmp_path):
         ("3407, 123456", [3407, 123456]),
         ("  7 ", [7]),
         ("1 2,3;4", [1, 2, 3, 4]),
-        ("5, 5, 0", [5, 0]),
+        ("5;0", [5, 0]),
     ],
 )
 def test_parse_seeds(text, expected):
@@ -49,7 +49,7 @@ def test_parse_seeds(text, expected):
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "at least one seed"), (None, "at least one seed"), ("3, x", "'x'"), ("-1", "out of range")],
+    [("", "no seeds"), (None, "no seeds"), ("3, x", "'x'"), ("-1", "0 to 2"), ("5, 5", "duplicates")],
 )
 def test_parse_seeds_errors(text, message):
     with pytest.raises(N2LDiffError, match=message):
@@ -83,9 +83,11 @@ def test_available_methods_lists_n2ldiff_and_baselines():
     assert methods[1:4] == list(R.PREFERRED_BASELINES)
 
 
-def test_compare_uses_the_pipeline_api(pipeline, photo):
+def test_compare_uses_the_pipeline_api(pipeline, photo, tmp_path):
     calls = []
-    results = R.compare(pipeline, [("photo", photo)], [3, 11], [R.N2LDIFF], "ddim", 2, lambda *a: calls.append(a))
+    results = R.compare(
+        pipeline, [("photo", photo)], [3, 11], [R.N2LDIFF], "ddim", 2, lambda *a: calls.append(a), out_dir=tmp_path
+    )
     assert [(r.method, r.seed) for r in results] == [("n2ldiff", 3), ("n2ldiff", 11)]
     expected = [pipeline(photo.rgb, seeds=[seed], sampler="ddim", steps=2)[0] for seed in (3, 11)]
     for result, row in zip(results, expected, strict=True):
@@ -98,9 +100,9 @@ def test_compare_uses_the_pipeline_api(pipeline, photo):
     assert [c[:2] for c in calls] == [(0, 2), (1, 2), (2, 2)]
 
 
-def test_compare_baselines_are_seeded_per_image(pipeline, photo):
+def test_compare_baselines_are_seeded_per_image(pipeline, photo, tmp_path):
     registry = pytest.importorskip("n2ldiff.baselines.registry")
-    results = R.compare(pipeline, [("a", photo), ("b", photo)], [5], ["unprocess", "lv-random"])
+    results = R.compare(pipeline, [("a", photo), ("b", photo)], [5], ["unprocess", "lv-random"], out_dir=tmp_path)
     assert [(r.name, r.method) for r in results] == [
         ("a", "unprocess"),
         ("a", "lv-random"),
@@ -111,7 +113,7 @@ def test_compare_baselines_are_seeded_per_image(pipeline, photo):
     torch.testing.assert_close(results[0].image, expected.clamp(0, 1))
     torch.testing.assert_close(results[0].image, results[2].image)  # same image and seed, same output
     assert results[0].weights_sha256 is None
-    assert results[0].settings == {"baseline": "unprocess"}
+    assert results[0].settings == {"method": "unprocess"}  # the same record as `n2ldiff simulate` writes
 
 
 @pytest.mark.parametrize(
@@ -124,20 +126,34 @@ def test_compare_baselines_are_seeded_per_image(pipeline, photo):
         ({"sampler": "euler"}, "unknown sampler"),
     ],
 )
-def test_compare_rejects_bad_options_before_work(pipeline, photo, kwargs, message):
+def test_compare_rejects_bad_options_before_work(pipeline, photo, kwargs, message, tmp_path):
     calls = []
     args = {"inputs": [("photo", photo)], "seeds": [1], "methods": [R.N2LDIFF], "sampler": "ddim"}
     args.update(kwargs)
     with pytest.raises(N2LDiffError, match=message):
-        R.compare(pipeline, progress=lambda *a: calls.append(a), **args)
-    assert calls == []
+        R.compare(pipeline, progress=lambda *a: calls.append(a), out_dir=tmp_path / "out", **args)
+    assert calls == [] and not (tmp_path / "out").exists()
 
 
-def test_compare_without_a_model_still_runs_baselines(photo):
+def test_compare_exposure_reaches_n2ldiff_and_is_recorded(tiny_v2_model_dir, photo, tmp_path):
+    """The demo's exposure slider: R goes to n2ldiff (not to the baselines) and each result records it."""
+    from n2ldiff.pipeline import LowLightPipeline
+
+    pipe = LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu")
+    methods = [R.N2LDIFF, "lv-random"] if R.baseline_names() else [R.N2LDIFF]
+    results = R.compare(pipe, [("p", photo)], [3], methods, exposure=4.0, out_dir=tmp_path / "four")
+    torch.testing.assert_close(results[0].image, pipe(photo.rgb, seeds=[3], exposure=4.0)[0])
+    assert results[0].exposure == 4.0 and results[0].settings["exposure"] == "4"
+    assert all(r.exposure is None for r in results[1:])
+    auto = R.compare(pipe, [("p", photo)], [3], [R.N2LDIFF], exposure="auto", out_dir=tmp_path / "auto")
+    assert auto[0].exposure == round(pipe.exposures(photo.rgb[None], [3])[0], 4)
+
+
+def test_compare_without_a_model_still_runs_baselines(photo, tmp_path):
     pytest.importorskip("n2ldiff.baselines.registry")
-    assert len(R.compare(None, [("p", photo)], [1], ["dark-isp"])) == 1
+    assert len(R.compare(None, [("p", photo)], [1], ["dark-isp"], out_dir=tmp_path)) == 1
     with pytest.raises(N2LDiffError, match="no n2ldiff model"):
-        R.compare(None, [("p", photo)], [1], [R.N2LDIFF])
+        R.compare(None, [("p", photo)], [1], [R.N2LDIFF], out_dir=tmp_path)
 
 
 # --------------------------------------------------------------------------------------------- views
@@ -191,8 +207,8 @@ def test_to_uint8_rounds_to_hwc():
 
 
 def test_save_results_writes_pngs_manifest_and_zip(pipeline, photo, tmp_path):
-    results = R.compare(pipeline, [("photo", photo)], [3407, 9], [R.N2LDIFF], "ddim", 2)
-    saved = R.save_results(results, tmp_path / "out")
+    results = R.compare(pipeline, [("photo", photo)], [3407, 9], [R.N2LDIFF], "ddim", 2, out_dir=tmp_path / "out")
+    saved = R.save_results(results)
     assert [p.name for p in saved.pngs] == ["photo_n2ldiff_s3407.png", "photo_n2ldiff_s9.png"]
     for path, result in zip(saved.pngs, results, strict=True):
         decoded = read_image(path)

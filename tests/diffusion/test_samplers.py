@@ -11,6 +11,7 @@ import torch
 from n2ldiff.diffusion.noise import PositionalNoise, ReplayNoise
 from n2ldiff.diffusion.process import CenterShiftedDiffusion
 from n2ldiff.diffusion.samplers import (
+    X0_DRAW,
     DDIMSampler,
     DDPMSampler,
     DPMSolverPlusPlusSampler,
@@ -63,8 +64,9 @@ def test_spaced_timesteps():
     steps = spaced_timesteps(100, 10)
     assert steps[0] == 99 and steps[-1] == 0 and len(set(steps)) == 10
     assert steps == sorted(steps, reverse=True)
+    assert spaced_timesteps(100, 0) == []  # no denoiser pass (see the steps=0 test below)
     with pytest.raises(N2LDiffError):
-        spaced_timesteps(100, 0)
+        spaced_timesteps(100, -1)
     with pytest.raises(N2LDiffError):
         spaced_timesteps(100, 101)
 
@@ -267,3 +269,23 @@ def test_preconditioning_is_identity_at_t0_and_center_at_T():
     c_skip99, c_out99 = diffusion.preconditioning(torch.tensor([99]), like)
     assert float(c_skip0) > 0.98 and float(c_out0) < 0.03  # r0 ~ r_t: the noisy image is already clean
     assert float(c_skip99) < 1e-3 and abs(float(c_out99) - 0.25) < 1e-3  # r0 ~ 0.25 F: start from the center
+
+
+def test_zero_steps_draw_x0_from_the_prior_without_calling_the_denoiser():
+    """steps=0: no network evaluation; x0 = center + s z with the x0 draw of the noise source, clamped."""
+    diffusion = CenterShiftedDiffusion(Schedule.cosine(1000), prediction_type="preconditioned")
+    assert spaced_timesteps(1000, 0, 150, "geometric", diffusion.schedule.alphas_cumprod) == []
+    chosen = make_sampler("ddim", diffusion, 0, 1.0, start_timestep=150, spacing="geometric")
+    center = torch.linspace(-1.0, 0.5, math.prod(SHAPE)).reshape(SHAPE)
+    sigma = torch.full(SHAPE, 0.05)
+    noise = PositionalNoise([3, 4])
+
+    def denoise(x, t):
+        raise AssertionError("the denoiser must not run at steps=0")
+
+    out = sample_loop(denoise, chosen, center, noise, noise_std=sigma)
+    expected = (center + sigma * noise(X0_DRAW, center)).clamp(-1, 1)
+    torch.testing.assert_close(out, expected, atol=0, rtol=0)
+    assert float(out.min()) == -1.0  # clamped where the center sits at the bottom of the range
+    with pytest.raises(N2LDiffError, match="noise-level head"):
+        sample_loop(denoise, chosen, center, noise)

@@ -206,14 +206,19 @@ def test_shipped_model_matches_torch_within_one_level_on_every_backend(tmp_path,
     require_export()
     folder = copy_model(default_model_dir(), tmp_path / "default")
     normal = image(64, 96, seed=5)
-    torch_out = LowLightPipeline.from_pretrained(folder, device="cpu")(normal, seeds=[3407, 1], exposure=4.0)
+    torch_pipe = LowLightPipeline.from_pretrained(folder, device="cpu")
+    torch_out = torch_pipe(normal, seeds=[3407, 1], exposure=4.0)
+    torch_teacher = torch_pipe(normal, seeds=[3407], exposure=4.0, steps=4)
     checked = []
     for backend, module in RUNTIME_MODULES.items():  # the first exports into the cache, the second reuses it
         if importlib.util.find_spec(module) is None:
             continue
-        out = LowLightPipeline.from_pretrained(folder, device="cpu", backend=backend)(normal, [3407, 1], exposure=4.0)
+        pipe = LowLightPipeline.from_pretrained(folder, device="cpu", backend=backend)
+        out = pipe(normal, [3407, 1], exposure=4.0)
         assert (out - torch_out).abs().max().item() <= ONE_LEVEL, backend
         assert (out[0] - out[1]).abs().mean() > 0.002  # the seeds still matter
+        teacher = pipe(normal, [3407], exposure=4.0, steps=4)  # the denoiser too (the default may skip it)
+        assert (teacher - torch_teacher).abs().max().item() <= ONE_LEVEL, backend
         checked.append(backend)
     if not checked:
         pytest.skip("neither onnxruntime nor openvino is installed")

@@ -12,7 +12,8 @@ import n2ldiff
 from n2ldiff.data.io import read_image
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.files import TEMP_SUFFIX
-from n2ldiff.inference.manifest import ManifestWriter, completed_outputs, read_manifest, run_info
+from n2ldiff.inference.engine import latest_records
+from n2ldiff.inference.manifest import ManifestWriter, read_manifest, run_info
 from n2ldiff.inference.runner import LowLightMethod, plan_outputs, run_jobs
 from tests.data.images import make_odd_images
 
@@ -238,7 +239,7 @@ def test_progress_rate_is_over_the_images_finished():
     """One image every 38 s reads 0.0263 img/s, however the updates fall (not a recent-window speed)."""
     from rich.progress import Progress
 
-    from n2ldiff.inference.runner import _ImagesPerSecond
+    from n2ldiff.inference.progress import _ImagesPerSecond
 
     now = [0.0]
     bar = Progress(get_time=lambda: now[0], disable=True)
@@ -252,3 +253,7 @@ def test_progress_rate_is_over_the_images_finished():
     now[0] += 2.0  # a batch of four finishing together does not inflate the rate
     bar.advance(task_id, 4)
     assert column.render(bar.tasks[0]).plain == f"{7 / 116:.3g} img/s"
+
+
+def completed_outputs(out_dir, notify=None) -> set[str]:
+    return set(latest_records(read_manifest(out_dir, notify)))

@@ -39,14 +39,22 @@ normal image scaled by the real low image's mean brightness, no noise; an oracle
 noise-free darkening). ``assess_distance`` labels a statistic informative only if it separates both
 negative controls from real-vs-real (and scores them worse); only informative statistics rank the
 methods. ``diversity`` (mean pairwise LPIPS over seeds) has no real reference and is descriptive.
+
+Exposure (``n2ldiff.exposure``): ``exposures`` gives one n2ldiff row per setting: ``auto`` is the row
+``n2ldiff``, any other the row ``n2ldiff@<setting>``; ``oracle`` gives each pair's own real exposure ratio
+R = mean(normal) / mean(real low) to the model (through the engine's per-job ``exposure``; the ratios are
+recorded in results.json as ``oracle_exposures`` and per output in the cache manifests).
+
+Artifact measures (``metrics.artifacts``, medians over images, also for the ``real low`` control row):
+the checkerboard ratio and the measured R of the first seed's output; with two or more seeds the
+seed-to-real noise ratio and the blotch ratio.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import json
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,10 +64,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from n2ldiff.data.io import read_image, write_image
+from n2ldiff.data.io import LoadedImage, read_image
 from n2ldiff.data.layouts import LAYOUTS, ImagePair, scan_pairs
+from n2ldiff.defaults import DEFAULT_SEEDS
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import Exposure, exposure_ratio
+from n2ldiff.inference.engine import Job, latest_records
+from n2ldiff.inference.engine import run as run_engine
+from n2ldiff.inference.manifest import read_manifest, run_info
+from n2ldiff.inference.methods import N2LDIFF, load_method
+from n2ldiff.inference.progress import ProgressBar
 from n2ldiff.metrics.artifacts import blotch_ratio, checkerboard_ratio, seed_noise_ratio
 from n2ldiff.metrics.fidelity import LPIPS, pad_or_crop_to_multiple, psnr, ssim
 from n2ldiff.metrics.realism import (
@@ -80,6 +94,7 @@ from n2ldiff.metrics.realism import (
     tone_curve,
     tone_curve_distance,
 )
+from n2ldiff.seeds import check_seeds
 
 __all__ = [
     "CONTROLS",
@@ -93,9 +108,8 @@ __all__ = [
     "run_benchmark",
 ]
 
-DEFAULT_METHODS = ("n2ldiff", "lv-grid", "lv-random", "unprocess", "dark-isp")
+DEFAULT_METHODS = (N2LDIFF, "lv-grid", "lv-random", "unprocess", "dark-isp")
 CONTROLS = (REAL_VS_REAL, NORMAL, DARK_CLEAN)
-CACHE_SETTINGS = "settings.json"
 
 
 @dataclass
@@ -106,7 +120,7 @@ class BenchmarkConfig:
     layout: str
     out: Path
     methods: Sequence[str] = DEFAULT_METHODS
-    seeds: Sequence[int] = (3407,)
+    seeds: Sequence[int] = DEFAULT_SEEDS
     split: str | None = "test"
     # n2ldiff rows: one per exposure setting ("auto" -> row "n2ldiff", "oracle" -> "n2ldiff@oracle": each
     # pair's own real R, "4" -> "n2ldiff@4"). dark-clean always uses the real R.
@@ -138,7 +152,7 @@ class BenchmarkConfig:
             if value is not None:
                 setattr(self, name, Path(value))
         self.methods = list(self.methods)
-        self.seeds = [int(s) for s in self.seeds]
+        self.seeds = check_seeds(self.seeds)
         self.exposures = [str(Exposure.parse(e)) for e in self.exposures]
         if not self.exposures or len(set(self.exposures)) != len(self.exposures):
             raise N2LDiffError(f"exposures must be distinct and at least one, got {self.exposures}")
@@ -146,10 +160,6 @@ class BenchmarkConfig:
             raise N2LDiffError(f"unknown dataset layout {self.layout!r} (use one of {', '.join(LAYOUTS)})")
         if not self.methods:
             raise N2LDiffError("no methods given")
-        if not self.seeds:
-            raise N2LDiffError("at least one seed is needed")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise N2LDiffError(f"seeds must be distinct, got {self.seeds}")
         if self.size_multiple < 1:
             raise N2LDiffError(f"size multiple must be >= 1, got {self.size_multiple}")
         if self.max_images is not None and self.max_images < 1:
@@ -308,66 +318,60 @@ def _load_real_low(folder: Path, size_multiple: int, max_side: int | None) -> li
     return out
 
 
-# ------------------------------------------------------------------------------------------ cache
+# ------------------------------------------------------------------------------------------ outputs
 
 
-class _MethodCache:
-    """``<cache>/<method>/<scene>_s<seed>.png`` written atomically, plus a manifest with timings."""
+def _method_outputs(
+    name: str,
+    method: Any,
+    scenes: Sequence[_Scene],
+    config: BenchmarkConfig,
+    progress: bool,
+    exposures: Sequence[float] | None = None,
+) -> tuple[list[list[Tensor]], list[float], int]:
+    """Every (scene, seed) output of one row through the engine's cache folder ``<cache>/<row>/``.
 
-    def __init__(self, root: Path, method: str, settings: dict[str, Any], resume: bool) -> None:
-        from n2ldiff.inference.manifest import ManifestWriter, read_manifest
-
-        self.dir = root / method
-        self.dir.mkdir(parents=True, exist_ok=True)
-        settings_path = self.dir / CACHE_SETTINGS
-        if settings_path.exists() and resume:
-            try:
-                old = json.loads(settings_path.read_text())
-            except (OSError, json.JSONDecodeError):
-                old = None
-            if old is not None and old != settings:
-                raise N2LDiffError(
-                    f"{self.dir}: cached outputs were made with other settings ({old}); "
-                    "use another cache folder or --no-resume"
-                )
-        self.records: dict[str, dict[str, Any]] = {}
-        if resume:
-            for r in read_manifest(self.dir):
-                if "output" in r:
-                    self.records[str(r["output"])] = r
-        else:
-            (self.dir / "manifest.jsonl").unlink(missing_ok=True)
-        tmp = settings_path.with_suffix(".json.part")
-        tmp.write_text(json.dumps(settings, sort_keys=True, default=str))
-        tmp.replace(settings_path)
-        self.writer = ManifestWriter(self.dir)
-
-    def lookup(self, scene: str, seed: int, input_sha256: str) -> tuple[Tensor, float] | None:
-        name = f"{scene}_s{seed}.png"
-        rec = self.records.get(name)
-        path = self.dir / name
-        if rec is None or rec.get("input_sha256") != input_sha256 or not path.is_file():
-            return None
-        try:
-            return read_image(path).rgb, float(rec.get("seconds", math.nan))
-        except N2LDiffError:
-            return None
-
-    def store(self, scene: str, seed: int, input_sha256: str, image: Tensor, seconds: float) -> None:
-        name = f"{scene}_s{seed}.png"
-        write_image(self.dir / name, image)
-        record = {
-            "output": name,
-            "scene": scene,
-            "seed": seed,
-            "input_sha256": input_sha256,
-            "seconds": seconds,
-        }
-        self.writer.write(record)
-        self.records[name] = record
-
-    def close(self) -> None:
-        self.writer.close()
+    ``exposures``: one exposure ratio per scene given to the method (the oracle rows: each pair's real R;
+    an output cached at another R is made again). Returns the outputs as cached (8 bits) per seed and
+    scene, the method's seconds per output (recorded when it was made) and how many were made now. A
+    folder made with other settings is refused unless ``config.resume`` is off (then everything is made
+    again and earlier records are forgotten).
+    """
+    folder = config.images_dir / name.replace(":", "-")  # n2ldiff@2:16 -> n2ldiff@2-16
+    jobs = [
+        Job(
+            input=str(scene.image.path),
+            seed=seed,
+            output=folder / f"{scene.name}_s{seed}.png",
+            rel=f"{scene.name}_s{seed}.png",
+            image=scene.image,
+            exposure=None if exposures is None else exposures[i],
+            key=scene.name,
+            fields={"scene": scene.name},
+        )
+        for i, scene in enumerate(scenes)
+        for seed in config.seeds
+    ]
+    with ProgressBar(name, enabled=progress) as bar:
+        summary = run_engine(
+            jobs,
+            method,
+            folder,
+            mode="resume" if config.resume else "overwrite",
+            forget_records=not config.resume,
+            identity={"crop": {"size_multiple": config.size_multiple, "max_side": config.max_side}},
+            hint="use --no-resume to make them again, or another --cache-dir",
+            on_event=bar,
+        )
+    if summary.failed:
+        raise N2LDiffError(f"{name} failed on {summary.failed[0]}")
+    records = latest_records(read_manifest(folder))
+    outs: list[list[Tensor]] = [[] for _ in config.seeds]
+    times: list[float] = []
+    for job in jobs:
+        outs[config.seeds.index(job.seed)].append(read_image(job.output).rgb)
+        times.append(float(records.get(job.rel, {}).get("seconds", math.nan)))
+    return outs, times, len(summary.written)
 
 
 # ------------------------------------------------------------------------------------------ engine
@@ -376,9 +380,12 @@ class _MethodCache:
 @dataclass
 class _Scene:
     name: str
-    normal: Tensor  # 3xHxW, cropped
+    image: LoadedImage  # the normal image as read, cropped: what every method gets
     low: Tensor
-    normal_sha256: str
+
+    @property
+    def normal(self) -> Tensor:  # 3xHxW, cropped
+        return self.image.rgb
 
 
 @dataclass
@@ -449,7 +456,7 @@ def _read_scenes(
             skipped[p.name] = str(err)
             say(f"skipped {p.name}: {err}")
             continue
-        scenes.append(_Scene(p.name, normal, low, n_img.sha256))
+        scenes.append(_Scene(p.name, dataclasses.replace(n_img, rgb=normal, alpha=None), low))
     return scenes, skipped
 
 
@@ -462,11 +469,14 @@ def _relative_name(path: Path, root: Path) -> str:
         return path.name
 
 
-def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = None) -> BenchmarkResult:
-    """Run every method and seed on the pairs of ``config.data``; see the module docstring."""
+def run_benchmark(
+    config: BenchmarkConfig, log: Callable[[str], None] | None = None, progress: bool = False
+) -> BenchmarkResult:
+    """Run every method and seed on the pairs of ``config.data``; see the module docstring.
+
+    ``log`` receives one line per step; ``progress`` draws a bar per method on stderr.
+    """
     from n2ldiff.baselines.registry import expand_methods
-    from n2ldiff.inference.manifest import run_info
-    from n2ldiff.inference.methods import load_method
 
     say = log or (lambda _msg: None)
     device = _resolve_device(config.device)
@@ -476,7 +486,7 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
     # Check every method name before any heavy work.
     names: list[str] = []
     for m in config.methods:
-        names += ["n2ldiff"] if m == "n2ldiff" else expand_methods([m])
+        names += [N2LDIFF] if m == N2LDIFF else expand_methods([m])
     if len(set(names)) != len(names):
         raise N2LDiffError(f"methods repeat: {', '.join(names)}")
 
@@ -585,27 +595,18 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
     oracle = [float(exposure_ratio(s.normal, s.low)) for s in scenes]
     rows_to_run: list[tuple[str, str, str]] = []  # (row name, method, exposure)
     for name in names:
-        if name != "n2ldiff":
+        if name != N2LDIFF:
             rows_to_run.append((name, name, "auto"))
             continue
         for exposure in config.exposures:
-            rows_to_run.append(("n2ldiff" if exposure == "auto" else f"n2ldiff@{exposure}", name, exposure))
+            rows_to_run.append((N2LDIFF if exposure == "auto" else f"{N2LDIFF}@{exposure}", name, exposure))
     for name, method_name, exposure in rows_to_run:
         use_oracle = exposure == "oracle"
-        if method_name == "n2ldiff":
-            method = load_method(
-                "n2ldiff",
-                config.model,
-                config.device,
-                config.sampler,
-                config.steps,
-                exposure=exposure if not use_oracle else None,
-            )
+        if method_name == N2LDIFF:
+            method = load_method(N2LDIFF, config.model, config.device, config.sampler, config.steps, exposure=exposure)
         else:
             method = load_method(name)
         method_settings = dict(method.settings)
-        if use_oracle:
-            method_settings["exposure"] = "oracle"
         settings = {
             "method": name,
             "settings": method_settings,
@@ -614,36 +615,8 @@ def run_benchmark(config: BenchmarkConfig, log: Callable[[str], None] | None = N
             "max_side": config.max_side,
         }
         run_methods[name] = settings
-        cache = _MethodCache(config.images_dir, name, settings, config.resume)
-        outs_by_seed: list[list[Tensor]] = [[] for _ in config.seeds]
-        times: list[float] = []
-        n_new = 0
-        try:
-            for scene_index, scene in enumerate(scenes):
-                for si, seed in enumerate(config.seeds):
-                    hit = cache.lookup(scene.name, seed, scene.normal_sha256)
-                    if hit is not None and hit[0].shape == scene.normal.shape:
-                        out, seconds = hit
-                    else:
-                        if device.type == "cuda":
-                            torch.cuda.synchronize()
-                        t0 = time.perf_counter()
-                        with torch.no_grad():
-                            normal = scene.normal[None].to(device)
-                            if use_oracle:
-                                out = method(normal, [seed], exposures=[oracle[scene_index]])[0]
-                            else:
-                                out = method(normal, [seed])[0]
-                        if device.type == "cuda":
-                            torch.cuda.synchronize()
-                        seconds = time.perf_counter() - t0
-                        out = out.detach().float().cpu()
-                        cache.store(scene.name, seed, scene.normal_sha256, out, seconds)
-                        n_new += 1
-                    times.append(seconds)
-                    outs_by_seed[si].append(_quantise(out.float().cpu()))
-        finally:
-            cache.close()
+        row_exposures = oracle if use_oracle else None
+        outs_by_seed, times, n_new = _method_outputs(name, method, scenes, config, progress, row_exposures)
         finite = [t for t in times if math.isfinite(t)]
         g = GroupResult(
             name,

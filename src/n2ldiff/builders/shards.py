@@ -2,12 +2,15 @@
 
 A shard is a fixed list of images (consecutive in sorted image-id order) with the output paths and
 seeds of each. ``build_shard`` processes one shard and is the *same* function whether it runs in the
-calling process, in a local worker process (``run_local_pool``) or as a Ray task (``run_ray``):
+calling process, in a local worker process (``run_local_pool``) or as a Ray task (``run_ray``). It only
+turns the shard into engine jobs (``shard_jobs``) and runs them with ``inference.engine.execute``:
 
-* it loads the model once per process (cached by model directory, device and sampling settings);
-* it skips outputs listed in ``skip`` (already recorded as complete by an earlier run);
-* it writes each image atomically (``write_image``), then appends one record to the shard's own
-  manifest ``shards/<shard>/manifest.jsonl`` (one writer per file, so it is safe on shared filesystems);
+* the model is loaded once per process (``load_method(..., cache=True)``);
+* outputs listed in ``skip`` (complete from an earlier run, chosen by the driver under its folder lock)
+  are left alone;
+* each image is written atomically, turned back to its stored pixel grid (EXIF orientation undone: the
+  annotations refer to it), then recorded in the shard's own manifest ``shards/<shard>/manifest.jsonl``
+  (one writer per file, so it is safe on shared filesystems);
 * images that cannot be read or generated are returned as failures, the rest go on;
 * when every image of the shard is complete it writes the done-marker ``shards/<shard>.done``.
 
@@ -26,9 +29,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import n2ldiff
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.files import write_text_atomic
+from n2ldiff.inference.engine import Failure, Job, execute, one_line
+from n2ldiff.inference.methods import N2LDIFF, load_method
 
 __all__ = [
     "ImageTask",
@@ -36,9 +40,11 @@ __all__ = [
     "ShardResult",
     "ShardTask",
     "build_shard",
+    "failure_record",
     "run_in_process",
     "run_local_pool",
     "run_ray",
+    "shard_jobs",
 ]
 
 SHARDS_DIR = "shards"
@@ -107,43 +113,7 @@ def done_marker(out_root: str | Path, name: str) -> Path:
     return Path(out_root) / SHARDS_DIR / f"{name}.done"
 
 
-# ------------------------------------------------------------------------------------- model cache
-
-_METHODS: dict[tuple[Any, ...], Any] = {}
-
-
-def _method_key(
-    model_dir: str | None, device: str, sampler: str | None, steps: int | None, backend: str = "torch"
-) -> tuple:
-    return (None if model_dir is None else os.path.abspath(model_dir), str(device), sampler, steps, backend)
-
-
-def load_method(
-    model_dir: str | None, device: str, sampler: str | None, steps: int | None, backend: str = "torch"
-) -> Any:
-    """The ``N2LDiffMethod`` for these options, loaded once per process."""
-    key = _method_key(model_dir, device, sampler, steps, backend)
-    if key not in _METHODS:
-        from n2ldiff.pipeline import LowLightPipeline
-
-        pipe = LowLightPipeline.from_pretrained(model_dir, device=device, backend=backend)
-        _METHODS[key] = pipe.method(sampler=sampler, steps=steps)
-    return _METHODS[key]
-
-
-def remember_method(
-    model_dir: str | None, device: str, sampler: str | None, steps: int | None, method, backend: str = "torch"
-) -> None:
-    """Put an already loaded method in this process's cache (the in-process path reuses the driver's)."""
-    _METHODS[_method_key(model_dir, device, sampler, steps, backend)] = method
-
-
 # --------------------------------------------------------------------------------- the shard function
-
-
-def _one_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 def _orientation(path: Path) -> int:
@@ -183,80 +153,65 @@ def _undo_orientation(x, orientation: int):
     return x
 
 
+def _stored_grid(job: Job, image: Any, low: Any) -> tuple[Any, Any]:
+    """The engine's ``finish``: back to the stored pixel grid; alpha only when the grid is unchanged."""
+    orientation = _orientation(job.read_from)
+    return _undo_orientation(low, orientation), (image.alpha if orientation == 1 else None)
+
+
+def shard_jobs(task: ShardTask) -> list[Job]:
+    """The engine jobs of a shard: one per output, including those listed in ``task.skip``."""
+    src_root, out_root = Path(task.src_root), Path(task.out_root)
+    return [
+        Job(
+            input=image.src,
+            seed=o.seed,
+            output=out_root / o.rel,
+            rel=o.rel,
+            source=src_root / image.src,
+            noise_seed=o.image_seed,
+            key=image.key,
+            fields={"image": image.key, "image_seed": o.image_seed, **task.extra, "shard": task.name},
+        )
+        for image in task.images
+        for o in image.outputs
+    ]
+
+
+def failure_record(failure: Failure) -> dict[str, Any]:
+    """A failure as a line of ``failed.jsonl``: ``{"image", "input", "seed", "reason"}``."""
+    return {"image": failure.key, "input": str(failure.input), "seed": failure.seed, "reason": failure.reason}
+
+
 def build_shard(task: ShardTask, on_image: Callable[[int], None] | None = None) -> ShardResult:
     """Process one shard (see the module docstring). ``on_image(n)`` is called after n outputs."""
     import torch
-
-    from n2ldiff.data.io import read_image, write_image
-    from n2ldiff.inference.manifest import ManifestWriter, run_info
 
     started = time.perf_counter()
     if task.threads:
         torch.set_num_threads(task.threads)
     result = ShardResult(name=task.name, host=socket.gethostname())
-    src_root, out_root = Path(task.src_root), Path(task.out_root)
-    todo = [im for im in task.images if any(o.rel not in task.skip for o in im.outputs)]
-    result.skipped = task.n_outputs - sum(len([o for o in im.outputs if o.rel not in task.skip]) for im in todo)
-    if todo:
-        method = load_method(task.model_dir, task.device, task.sampler, task.steps, task.backend)
-        info = run_info()
-        with ManifestWriter(shard_dir(out_root, task.name)) as manifest:
-            for image in todo:
-                outputs = [o for o in image.outputs if o.rel not in task.skip]
-                src = src_root / image.src
-                try:
-                    loaded = read_image(src, min_side=task.min_side)
-                except N2LDiffError as err:
-                    reason = str(err).removeprefix(f"{src}: ")
-                    for o in outputs:
-                        result.failed.append({"image": image.key, "input": image.src, "seed": o.seed, "reason": reason})
-                    if on_image:
-                        on_image(len(outputs))
-                    continue
-                orientation = _orientation(src)
-                for o in outputs:
-                    t0 = time.perf_counter()
-                    target = out_root / o.rel
-                    fmt = "png" if target.suffix.lower() == ".png" else "jpg"
-                    try:
-                        low = method(loaded.rgb[None], [o.image_seed])[0]
-                        if not torch.isfinite(low).all():
-                            raise RuntimeError("model returned NaN or infinite values")
-                        low = _undo_orientation(low.detach().to("cpu", torch.float32), orientation)
-                        alpha = loaded.alpha if fmt == "png" and orientation == 1 else None
-                        write_image(target, low, alpha, fmt, task.jpeg_quality)
-                    except Exception as err:  # noqa: BLE001 - one failing image must not stop the shard
-                        result.failed.append(
-                            {"image": image.key, "input": image.src, "seed": o.seed, "reason": _one_line(err)}
-                        )
-                    else:
-                        manifest.write(
-                            {
-                                "image": image.key,
-                                "input": image.src,
-                                "input_sha256": loaded.sha256,
-                                "seed": o.seed,
-                                "image_seed": o.image_seed,
-                                "output": o.rel,
-                                "method": method.name,
-                                "settings": dict(method.settings),
-                                "weights_sha256": method.weights_sha256,
-                                **task.extra,
-                                "jpeg_quality": task.jpeg_quality if fmt == "jpg" else None,
-                                "size": [int(low.shape[-2]), int(low.shape[-1])],
-                                "version": n2ldiff.__version__,
-                                "seconds": round(time.perf_counter() - t0, 4),
-                                "shard": task.name,
-                                "status": "ok",
-                                "run": info,
-                            }
-                        )
-                        result.written += 1
-                    if on_image:
-                        on_image(1)
+    jobs = [job for job in shard_jobs(task) if job.rel not in task.skip]
+    result.skipped = task.n_outputs - len(jobs)
+    if jobs:
+        method = load_method(
+            N2LDIFF, task.model_dir, task.device, task.sampler, task.steps, cache=True, backend=task.backend
+        )
+        summary = execute(
+            jobs,
+            method,
+            Path(task.out_root),
+            manifest_dir=shard_dir(task.out_root, task.name),
+            jpeg_quality=task.jpeg_quality,
+            min_side=task.min_side,
+            finish=_stored_grid,
+            on_event=None if on_image is None else lambda event: on_image(1) if event.job is not None else None,
+        )
+        result.written = len(summary.written)
+        result.failed = [failure_record(f) for f in summary.failed]
     if not result.failed:
         marker = {"shard": task.name, "outputs": task.n_outputs, "host": result.host}
-        write_text_atomic(done_marker(out_root, task.name), json.dumps(marker) + "\n")
+        write_text_atomic(done_marker(task.out_root, task.name), json.dumps(marker) + "\n")
         result.done = True
     result.seconds = time.perf_counter() - started
     return result
@@ -332,7 +287,7 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> Any:
         else:
             ray.init(address=address, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as err:
-        raise N2LDiffError(f"cannot connect to Ray at {address!r}: {_one_line(err)}") from None
+        raise N2LDiffError(f"cannot connect to Ray at {address!r}: {one_line(err)}") from None
     return ray
 
 

@@ -16,11 +16,13 @@ its own noise seed, ``image_seed(seed, image_id)`` (a hash), so images of equal 
 field; the manifest records both.
 
 Work is cut into shards of ``shard_size`` images in sorted id order and run in this process, on local
-worker processes (``workers``) or as Ray tasks (``ray_address``), all through ``shards.build_shard``.
-State lives in ``out_root``: ``build.json`` (model, settings, seeds: a rerun must match), ``shards/`` (one
-manifest per shard and one ``.done`` marker per finished shard), ``manifest.jsonl`` (all outputs, merged
-from the shard manifests at the end of every run) and ``failed.jsonl`` (this run's failures). A rerun
-of the same command skips finished shards and images and redoes the rest.
+worker processes (``workers``) or as Ray tasks (``ray_address``), all through ``shards.build_shard`` on
+the engine (``n2ldiff.inference.engine``). The driver holds the output folder's lock for the whole build
+(a second build into the same folder is refused at once). State lives in ``out_root``: ``build.json``
+(model, settings, seeds: a rerun must match), ``shards/`` (one manifest per shard and one ``.done`` marker
+per finished shard), ``manifest.jsonl`` (all outputs, merged from the shard manifests at the end of every
+run) and ``failed.jsonl`` (this run's failures). A rerun of the same command skips finished shards and
+images and redoes the rest, including images whose source file changed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +46,18 @@ from n2ldiff.builders.shards import (
     default_threads,
     done_marker,
     init_ray,
-    load_method,
-    remember_method,
     run_in_process,
     run_local_pool,
     run_ray,
+    shard_jobs,
 )
+from n2ldiff.defaults import DEFAULT_JPEG_QUALITY, DEFAULT_SEEDS
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.files import TEMP_SUFFIX, atomic_path, write_text_atomic
+from n2ldiff.files import atomic_path, folder_lock, remove_stale_temps, write_text_atomic
+from n2ldiff.inference.engine import latest_records, method_identity, select_jobs
 from n2ldiff.inference.manifest import MANIFEST_NAME, read_manifest
+from n2ldiff.inference.methods import N2LDIFF, load_method
+from n2ldiff.seeds import check_seeds
 
 __all__ = [
     "BuildSummary",
@@ -69,7 +74,6 @@ LAYOUTS = ("voc", "coco")
 BUILD_EXTENSIONS = (".jpg", ".jpeg", ".png")
 BUILD_FILE = "build.json"
 FAILED_FILE = "failed.jsonl"
-DEFAULT_SEEDS = (0,)
 DEFAULT_SHARD_SIZE = 64
 
 
@@ -242,19 +246,6 @@ def plan_shards(
 # ------------------------------------------------------------------------------------------- helpers
 
 
-def _check_seeds(seeds: Sequence[int]) -> list[int]:
-    out = []
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2**63:
-            raise N2LDiffError(f"seed {s!r} must be an integer in [0, 2**63)")
-        out.append(int(s))
-    if not out:
-        raise N2LDiffError("no seeds given (give at least one, e.g. --seeds 0)")
-    if len(set(out)) != len(out):
-        raise N2LDiffError(f"seeds contain duplicates: {out}")
-    return out
-
-
 def _same_file(a: Path, b: Path) -> bool:
     if not b.is_file() or a.stat().st_size != b.stat().st_size:
         return False
@@ -285,24 +276,11 @@ def copy_tree_unchanged(src: Path, dst: Path) -> int:
     return copied
 
 
-def _remove_stale_temps(out_root: Path, folders: set[str]) -> None:
-    for folder in folders:
-        for dirpath, _, filenames in os.walk(out_root / folder):
-            for name in filenames:
-                if name.endswith(TEMP_SUFFIX):
-                    (Path(dirpath) / name).unlink(missing_ok=True)
-
-
 def _completed(out_root: Path) -> dict[str, dict[str, Any]]:
     """Records of every output written by earlier runs (from the shard manifests), by output path."""
-    records: dict[str, dict[str, Any]] = {}
     shards = out_root / SHARDS_DIR
-    if shards.is_dir():
-        for folder in sorted(p for p in shards.iterdir() if p.is_dir()):
-            for record in read_manifest(folder):
-                if record.get("status", "ok") == "ok" and "output" in record:
-                    records[str(record["output"])] = record
-    return records
+    folders = sorted(p for p in shards.iterdir() if p.is_dir()) if shards.is_dir() else []
+    return latest_records(record for folder in folders for record in read_manifest(folder))
 
 
 def _check_build_file(out_root: Path, identity: dict[str, Any]) -> None:
@@ -343,7 +321,7 @@ def build_dataset(
     sampler: str | None = None,
     steps: int | None = None,
     device: str = "auto",
-    jpeg_quality: int = 95,
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
     shard_size: int = DEFAULT_SHARD_SIZE,
     workers: int = 1,
     ray_address: str | None = None,
@@ -360,11 +338,12 @@ def build_dataset(
     instance, or a new local one). ``threads``: torch threads per worker (default: cores / workers; the
     in-process run keeps the current setting). ``progress(done, total)`` is called as outputs finish.
     ``backend``: where the networks run (``torch``, ``onnx``, ``openvino``; see ``LowLightPipeline``).
-    Bad arguments raise ``N2LDiffError`` before any work; per-image failures are listed in the summary.
+    Bad arguments, an output folder in use by another build, or one built with other options raise
+    ``N2LDiffError`` before any work; per-image failures are listed in the summary.
     """
     started = time.perf_counter()
     src_root, out_root = Path(src_root), Path(out_root)
-    seeds = _check_seeds(list(seeds))
+    seeds = check_seeds(list(seeds))
     if not 1 <= jpeg_quality <= 100:
         raise N2LDiffError(f"JPEG quality must be in 1..100, got {jpeg_quality}")
     if workers < 1:
@@ -382,10 +361,11 @@ def build_dataset(
         raise N2LDiffError(f"{model}: no such model folder")
     model_dir = None if model is None else os.path.abspath(model)
 
-    # Load once here: validates model, sampler and steps before any work, and gives the weights hash.
-    # With Ray the tasks may run on GPUs elsewhere, so the driver only checks on the CPU.
+    # Load once here: validates model, sampler and steps before any work, and gives the weights hash
+    # (cached: the in-process shards reuse it). With Ray the tasks may run on GPUs elsewhere, so the
+    # driver only checks on the CPU.
     check_device = "cpu" if use_ray else device
-    method = load_method(model_dir, check_device, sampler, steps, backend)
+    method = load_method(N2LDIFF, model_dir, check_device, sampler, steps, cache=True, backend=backend)
     settings = dict(method.settings)
     identity = {
         "layout": layout,
@@ -395,34 +375,23 @@ def build_dataset(
         "seeds": seeds,
         "jpeg_quality": jpeg_quality,
     }
-    out_root.mkdir(parents=True, exist_ok=True)
-    _check_build_file(out_root, identity)
+    with folder_lock(out_root):  # one build per output folder; workers write under the driver's lock
+        _check_build_file(out_root, identity)
+        remove_stale_temps(out_root)
+        for name in copies:
+            copy_tree_unchanged(root / name, out_root / name)
+        plan = plan_shards(images, seeds, shard_size, prefix=f"{layout}-{split}".replace("/", "_"))
 
-    for name in copies:
-        copy_tree_unchanged(root / name, out_root / name)
-    plan = plan_shards(images, seeds, shard_size, prefix=f"{layout}-{split}".replace("/", "_"))
-    out_folders = {o.rel.split("/")[0] for _, chunk in plan for t in chunk for o in t.outputs}
-    _remove_stale_temps(out_root, out_folders)
-    completed = _completed(out_root)
-
-    summary = BuildSummary(out_root=out_root, images=len(images) + len(missing), shards=len(plan))
-    summary.failed.extend(missing)
-    summary.outputs = sum(len(t.outputs) for _, chunk in plan for t in chunk)
-    tasks = []
-    for name, chunk in plan:
-        rels = [o.rel for t in chunk for o in t.outputs]
-        skip = frozenset(r for r in rels if r in completed and (out_root / r).is_file())
-        if done_marker(out_root, name).is_file() and len(skip) == len(rels):
-            summary.shards_skipped += 1
-            summary.skipped += len(rels)
-            continue
-        tasks.append(
+        summary = BuildSummary(out_root=out_root, images=len(images) + len(missing), shards=len(plan))
+        summary.failed.extend(missing)
+        summary.outputs = sum(len(t.outputs) for _, chunk in plan for t in chunk)
+        tasks = [
             ShardTask(
                 name=name,
                 src_root=str(src_abs),
                 out_root=str(out_abs),
                 images=chunk,
-                skip=skip,
+                skip=frozenset(),
                 model_dir=model_dir,
                 device=device,
                 sampler=sampler,
@@ -433,50 +402,58 @@ def build_dataset(
                 extra={"model": identity["model"], "dataset": layout, "split": split},
                 backend=backend,
             )
-        )
+            for name, chunk in plan
+        ]
+        # The engine's resume rules: complete, present, same settings, unchanged input.
+        jobs = [job for task in tasks for job in shard_jobs(task)]
+        hint = "use the same options to resume, or a new output folder"
+        _, skipped = select_jobs(jobs, _completed(out_root), "resume", method_identity(method), out_root, hint)
+        done_rels = {job.rel for job in skipped}
+        todo_tasks = []
+        for task in tasks:
+            rels = [o.rel for t in task.images for o in t.outputs]
+            skip = frozenset(r for r in rels if r in done_rels)
+            if done_marker(out_root, task.name).is_file() and len(skip) == len(rels):
+                summary.shards_skipped += 1
+                summary.skipped += len(rels)
+                continue
+            todo_tasks.append(replace(task, skip=skip))
 
-    done = summary.skipped
-    if progress:
-        progress(done, summary.outputs)
-
-    def count(n: int) -> None:
-        nonlocal done
-        done += n
+        done = summary.skipped
         if progress:
             progress(done, summary.outputs)
 
-    results: Iterator[ShardResult]
-    if not tasks:
-        results = iter(())
-    elif use_ray:
-        init_ray(ray_address, num_cpus=workers if workers > 1 else None)
-        results = run_ray(tasks)
-    elif workers > 1:
-        results = run_local_pool(
-            [t if t.threads else _replace_threads(t, default_threads(workers)) for t in tasks], workers
-        )
-    else:
-        remember_method(model_dir, device, sampler, steps, method, backend)
-        results = run_in_process(tasks, on_image=count)
-    try:
-        for result in results:
-            summary.written += result.written
-            summary.skipped += result.skipped
-            summary.failed.extend(result.failed)
-            if use_ray or workers > 1:
-                count(result.written + result.skipped + len(result.failed))
-            else:
-                count(result.skipped)
-    finally:
-        _finish(out_root, summary)
-    summary.seconds = time.perf_counter() - started
-    return summary
+        def count(n: int) -> None:
+            nonlocal done
+            done += n
+            if progress:
+                progress(done, summary.outputs)
 
-
-def _replace_threads(task: ShardTask, threads: int) -> ShardTask:
-    from dataclasses import replace
-
-    return replace(task, threads=threads)
+        results: Iterator[ShardResult]
+        if not todo_tasks:
+            results = iter(())
+        elif use_ray:
+            init_ray(ray_address, num_cpus=workers if workers > 1 else None)
+            results = run_ray(todo_tasks)
+        elif workers > 1:
+            results = run_local_pool(
+                [t if t.threads else replace(t, threads=default_threads(workers)) for t in todo_tasks], workers
+            )
+        else:
+            results = run_in_process(todo_tasks, on_image=count)
+        try:
+            for result in results:
+                summary.written += result.written
+                summary.skipped += result.skipped
+                summary.failed.extend(result.failed)
+                if use_ray or workers > 1:
+                    count(result.written + result.skipped + len(result.failed))
+                else:
+                    count(result.skipped)
+        finally:
+            _finish(out_root, summary)
+        summary.seconds = time.perf_counter() - started
+        return summary
 
 
 def _finish(out_root: Path, summary: BuildSummary) -> None:

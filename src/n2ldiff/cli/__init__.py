@@ -14,6 +14,7 @@ from n2ldiff.cli import (
     export,  # noqa: E402,F401
     generate,  # noqa: E402,F401
     train,  # noqa: E402,F401
+    utility,  # noqa: E402,F401
     weights,  # noqa: E402,F401
 )
 from n2ldiff.cli.app import app

@@ -2,7 +2,11 @@
 
 Command modules (``n2ldiff.cli.<command>``) import ``app`` from here and register themselves with
 ``@app.command()``; ``n2ldiff.cli`` imports them all. Commands stay thin: they parse options, call the
-Python API and print results.
+Python API and print results. Options that several commands share are made here, once: ``--seeds``
+(``seeds_option``, one syntax and default), ``--progress/--no-progress`` (``progress_option``),
+``--device`` (``DEVICE_HELP``) and ``--sampler`` (``SAMPLER_HELP``: the names come from the sampler
+registry when help is shown, so an ordinary run does not import torch just to print them). Help reads
+like a usual command line (``Command``: ``INPUTS...``, ``--steps INTEGER``, flags without a label).
 """
 
 from __future__ import annotations
@@ -11,11 +15,13 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.seeds import DEFAULT_SEEDS, SEEDS_HELP
 
 # Help texts shared by several commands, so that the same option reads the same everywhere.
 DEVICE_HELP = "auto (a CUDA GPU when there is one, else the CPU), cpu, cuda or cuda:N."
@@ -24,6 +30,9 @@ BACKEND_HELP = (
     "'n2ldiff[openvino]'). onnx and openvino run on the CPU from the model folder's n2ldiff export files, else "
     "from files exported once into ~/.cache/n2ldiff/onnx. Outputs agree within 1/255."
 )
+PROGRESS_HELP = "Show a progress bar on stderr (images/s over the images finished, ETA)."
+#: ``--sampler`` help; ``{samplers}`` becomes the registry's names (``SAMPLERS``) when help is shown.
+SAMPLER_HELP = "Sampler: {samplers} (default: the model's)."
 
 # Typer labels values with Python types (``<int>``, ``<list[int]>``, ``<bool>`` on flags) and writes
 # arguments as ``{inputs}...`` in usage lines. The parameter classes below give the usual CLI spelling
@@ -78,8 +87,26 @@ class _UsualHelp:
         return option
 
 
+def _registry_names() -> dict[str, str]:
+    from n2ldiff.diffusion.samplers import SAMPLERS
+
+    return {"{samplers}": " | ".join(SAMPLERS)}
+
+
 class Command(_UsualHelp, TyperCommand):
-    """A Typer command whose help reads like a usual CLI (see ``_Argument`` and ``_Option``)."""
+    """A Typer command whose help reads like a usual CLI (see ``_Argument`` and ``_Option``) and whose
+    option help may name registry entries (``{samplers}``), filled in lazily when help is shown."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names: dict[str, str] | None = None
+        for param in self.params:
+            help_text = getattr(param, "help", None)
+            if help_text and "{" in help_text:
+                names = names if names is not None else _registry_names()
+                for placeholder, value in names.items():
+                    help_text = help_text.replace(placeholder, value)
+                param.help = help_text  # type: ignore[attr-defined]
+        return super().format_help(ctx, formatter)
 
 
 class Group(_UsualHelp, TyperGroup):
@@ -90,6 +117,19 @@ class _App(typer.Typer):
     def command(self, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("cls", Command)
         return super().command(*args, **kwargs)
+
+
+def seeds_option(help_text: str = SEEDS_HELP) -> Any:
+    """``--seeds/-s``: whole numbers separated by spaces or commas, or repeated (``seeds.parse_seeds``).
+
+    The value is a list of texts for ``parse_seeds``; its default is ``DEFAULT_SEEDS``, shown in the help.
+    """
+    return typer.Option([str(seed) for seed in DEFAULT_SEEDS], "--seeds", "-s", help=help_text, metavar="SEED...")
+
+
+def progress_option() -> Any:
+    """``--progress/--no-progress``: the progress bar on stderr (on by default)."""
+    return typer.Option(True, "--progress/--no-progress", help=PROGRESS_HELP)
 
 
 app = _App(

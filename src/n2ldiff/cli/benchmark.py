@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import DEVICE_HELP, app, console, user_errors
+from n2ldiff.cli.app import DEVICE_HELP, SAMPLER_HELP, app, console, progress_option, seeds_option, user_errors
+from n2ldiff.seeds import SEEDS_HELP
 
 
 @app.command()
@@ -23,9 +24,7 @@ def benchmark(
         help="Comma-separated: n2ldiff, lv-grid (8 rows), lv-grid-a..-b..-g.., lv-random, "
         "lv-random-noise, unprocess, dark-isp.",
     ),
-    seeds: list[int] = typer.Option(
-        [3407], "--seeds", "-s", metavar="SEED...", help="Seeds, several after one flag (>= 2 for diversity)."
-    ),
+    seeds: list[str] = seeds_option(SEEDS_HELP + " Two or more measure diversity."),
     exposure: list[str] = typer.Option(
         ["auto"],
         "--exposure",
@@ -33,8 +32,10 @@ def benchmark(
         "for one n2ldiff row per setting (n2ldiff, n2ldiff@oracle, ...).",
     ),
     model: Path | None = typer.Option(None, help="n2ldiff model directory (default: the shipped model)."),
-    sampler: str | None = typer.Option(None, help="ddpm | ddim | dpm-solver++ (default: the model's)."),
-    steps: int | None = typer.Option(None, help="Network evaluations (default: the model's)."),
+    sampler: str | None = typer.Option(None, help=SAMPLER_HELP),
+    steps: int | None = typer.Option(
+        None, help="Denoiser steps (0 = the encoder alone, one network pass; default: the model's)."
+    ),
     max_images: int | None = typer.Option(None, help="Use only the first N pairs (by name)."),
     max_side: int | None = typer.Option(None, help="Resize so the longer side is at most N px first."),
     size_multiple: int = typer.Option(32, help="Crop images (top-left) to multiples of this."),
@@ -49,16 +50,18 @@ def benchmark(
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse cached outputs."),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="Write figures/*.png."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    progress: bool = progress_option(),
 ) -> None:
     """Compare synthetic low-light images (n2ldiff and physics baselines) with real ones."""
     from n2ldiff.benchmark import BenchmarkConfig, run_benchmark, write_report
+    from n2ldiff.seeds import parse_seeds
 
     config = BenchmarkConfig(
         data=data,
         layout=layout,
         out=out,
         methods=[m.strip() for m in methods.split(",") if m.strip()],
-        seeds=seeds,
+        seeds=parse_seeds(seeds),
         exposures=exposure,
         split=split,
         model=model,
@@ -77,7 +80,7 @@ def benchmark(
         figures=figures,
         device=device,
     )
-    result = run_benchmark(config, log=lambda msg: console.print(msg, highlight=False))
+    result = run_benchmark(config, log=lambda msg: console.print(msg, highlight=False), progress=progress)
     paths = write_report(result)
     for what, path in paths.items():
         console.print(f"{what}: {path}", highlight=False)

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 from n2ldiff.data.io import read_image
 from n2ldiff.data.layouts import ImagePair
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.inference.tiling import pad_bottom_right
+from n2ldiff.tiling import pad_bottom_right
 
 __all__ = ["PairedDataset", "item_generator", "paired_crop_flip"]
 

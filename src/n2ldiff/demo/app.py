@@ -1,7 +1,7 @@
 """The ``n2ldiff demo`` page: layout only.
 
 The page reads uploads with ``n2ldiff.data.io.read_image`` and runs everything through
-``n2ldiff.demo.results.compare`` (the pipeline's ``method`` and the baselines registry, as the CLI does);
+``n2ldiff.demo.results.compare`` (the engine and method loader of ``n2ldiff.inference``, as the CLI does);
 views and downloads come from ``n2ldiff.demo.results`` too. Gradio is imported here only, and with
 analytics off: the page works without a network connection (no share links, no CDN fonts).
 """
@@ -124,9 +124,10 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
                 steps=int(steps),
                 exposure=float(exposure) if exposure and float(exposure) >= 1 else "auto",
                 progress=lambda done, total, desc: progress((done, total), desc=desc, unit="images"),
+                out_dir=tempfile.mkdtemp(dir=work_root, prefix="run-"),
             )
             seconds = time.perf_counter() - t0
-            saved = R.save_results(results, tempfile.mkdtemp(dir=work_root, prefix="run-"))
+            saved = R.save_results(results)
         except N2LDiffError as err:
             raise gr.Error(str(err)) from None
         side, bright, zoom = [], [], []
@@ -174,7 +175,7 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
                         example_labels=[p.stem for p in examples],
                     )
                 seeds = gr.Textbox(
-                    value=R.DEFAULT_SEEDS,
+                    value=R.DEFAULT_SEEDS_TEXT,
                     label="Seeds",
                     info="Whole numbers, comma separated",
                     elem_id="n2l-seeds",
@@ -183,7 +184,12 @@ def build_demo(pipeline: Any, examples: Sequence[Path] | None = None) -> gr.Bloc
                     choices=list(SAMPLERS), value=default.sampler, label="Sampler", elem_id="n2l-sampler"
                 )
                 steps = gr.Slider(
-                    1, max_steps, value=default.steps, step=1, label="Steps (n2ldiff)", elem_id="n2l-steps"
+                    min(1, default.steps),  # 0 (one network pass) where the model samples that way by default
+                    max_steps,
+                    value=default.steps,
+                    step=1,
+                    label="Steps (n2ldiff)",
+                    elem_id="n2l-steps",
                 )
                 exposure = gr.Slider(
                     0,

@@ -2,19 +2,19 @@
 
 Everything here is plain Python/torch (no Gradio), so it is unit-tested without a browser:
 
-* ``parse_seeds`` reads the seed text box (``"3407, 123456"``);
+* ``parse_seeds`` reads the seed text box (``"3407, 123456"``) with the syntax and rules of every command;
 * ``available_methods`` lists ``n2ldiff`` and the physics baselines that are installed;
-* ``compare`` runs every (input, method, seed) through the same Python API as the CLI
-  (``LowLightPipeline.method`` and ``n2ldiff.baselines.registry``), one seeded generator per image;
+* ``compare`` runs every (input, method, seed) through the engine (``n2ldiff.inference``: the methods of
+  ``load_method``, PNGs written atomically with a ``manifest.jsonl``, as ``n2ldiff generate`` writes them);
 * ``brighten`` scales a low-light result so its mean luminance matches the normal image (noise visible);
 * ``zoom_crop`` cuts the center and enlarges it with nearest-neighbour sampling (pixels stay pixels);
-* ``save_results`` writes the PNGs, a ``manifest.jsonl`` and a zip of both.
+* ``save_results`` zips the PNGs and the manifest.
 """
 
 from __future__ import annotations
 
+import json
 import re
-import time
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -25,13 +25,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import n2ldiff
-from n2ldiff.data.io import LoadedImage, write_image
+from n2ldiff.data.io import LoadedImage
+from n2ldiff.defaults import DEFAULT_SEEDS
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.inference.manifest import MANIFEST_NAME, ManifestWriter, run_info
+from n2ldiff.inference.engine import Job, latest_records, run
+from n2ldiff.inference.manifest import MANIFEST_NAME, read_manifest
+from n2ldiff.inference.methods import DARK_CLEAN, N2LDIFF, load_method
+from n2ldiff.seeds import format_seeds
+from n2ldiff.seeds import parse_seeds as _parse_seeds
 
 __all__ = [
-    "DEFAULT_SEEDS",
+    "DEFAULT_SEEDS_TEXT",
     "N2LDIFF",
     "Result",
     "SavedResults",
@@ -47,9 +51,8 @@ __all__ = [
     "zoom_crop",
 ]
 
-#: The diffusion model's method name (same as ``N2LDiffMethod.name``).
-N2LDIFF = "n2ldiff"
-DEFAULT_SEEDS = "3407, 123456"
+#: The seed box's initial text: the default seeds of every command.
+DEFAULT_SEEDS_TEXT = format_seeds(DEFAULT_SEEDS)
 #: Baselines offered first (and preselected) when the registry has them.
 PREFERRED_BASELINES = ("lv-random", "unprocess", "dark-isp")
 MAX_SEEDS = 16
@@ -64,20 +67,9 @@ Progress = Callable[[int, int, str], None]
 
 
 def parse_seeds(text: str | None, limit: int = MAX_SEEDS) -> list[int]:
-    """``"3407, 123456"`` (commas and/or spaces) -> ``[3407, 123456]``; duplicates dropped, order kept."""
-    parts = [p for p in re.split(r"[\s,;]+", (text or "").strip()) if p]
-    if not parts:
-        raise N2LDiffError("enter at least one seed (whole numbers, e.g. 3407, 123456)")
-    seeds: list[int] = []
-    for part in parts:
-        try:
-            seed = int(part)
-        except ValueError:
-            raise N2LDiffError(f"seed {part!r} is not a whole number (e.g. 3407, 123456)") from None
-        if not 0 <= seed < 2**63:
-            raise N2LDiffError(f"seed {seed} is out of range (0 to 2**63 - 1)")
-        if seed not in seeds:
-            seeds.append(seed)
+    """``"3407, 123456"`` (commas and/or spaces) -> ``[3407, 123456]`` (``n2ldiff.seeds.parse_seeds``), at
+    most ``limit`` seeds."""
+    seeds = _parse_seeds(text or "")
     if len(seeds) > limit:
         raise N2LDiffError(f"{len(seeds)} seeds given; the demo takes at most {limit}")
     return seeds
@@ -124,32 +116,12 @@ def unique_stems(names: Sequence[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------- running
 
 
-class _Baseline:
-    """A registry baseline as a ``LowLightMethod``: each row gets ``torch.Generator().manual_seed(seed)``."""
-
-    weights_sha256 = None
-
-    def __init__(self, name: str, function: Callable[[torch.Tensor, torch.Generator], torch.Tensor]) -> None:
-        self.name = name
-        self.function = function
-        self.settings: dict[str, Any] = {"baseline": name}
-
-    def __call__(self, images: torch.Tensor, seeds: list[int]) -> torch.Tensor:
-        rows = [
-            self.function(images[i : i + 1], torch.Generator().manual_seed(int(seed))) for i, seed in enumerate(seeds)
-        ]
-        return torch.cat(rows).clamp(0, 1)
-
-
 def _method(name: str, pipeline: Any, sampler: str | None, steps: int | None, exposure: Any = None) -> Any:
-    if name == N2LDIFF:
-        if pipeline is None:
-            raise N2LDiffError("no n2ldiff model is loaded")
-        return pipeline.method(exposure=exposure, sampler=sampler, steps=steps)  # validates the options
-    registry = _registry()
-    if registry is None:
-        raise N2LDiffError(f"unknown method {name!r} (the physics baselines are not installed)")
-    return _Baseline(name, registry.get_method(name))
+    if name == N2LDIFF and pipeline is None:
+        raise N2LDiffError("no n2ldiff model is loaded")
+    # the exposure applies to the methods that take a darkness; the physics baselines draw their own
+    takes = name in (N2LDIFF, DARK_CLEAN)
+    return load_method(name, pipeline=pipeline, sampler=sampler, steps=steps, exposure=exposure if takes else None)
 
 
 @dataclass
@@ -167,6 +139,8 @@ class Result:
     seconds: float = 0.0
     input_mode: str = "RGB"
     bit_depth: int = 8
+    path: Path | None = None  # the written PNG
+    exposure: float | None = None  # the exposure ratio R it was made at (methods that take one)
 
     @property
     def stem(self) -> str:
@@ -186,12 +160,16 @@ def compare(
     steps: int | None = None,
     progress: Progress | None = None,
     exposure: Any = None,
+    *,
+    out_dir: str | Path,
 ) -> list[Result]:
-    """Run each method on each input with each seed; results ordered input, method, seed.
+    """Run each method on each input with each seed into ``out_dir``; results ordered input, method, seed.
 
-    ``exposure`` (n2ldiff): R as a number, a range "2:16" or None / "auto".
-    ``inputs`` are (unique stem, image). Options are validated before any work starts; ``progress``
-    is called as ``progress(done, total, description)`` before each output and once at the end.
+    ``inputs`` are (unique stem, image). Each result is written as ``<stem>_<method>_s<seed>.png`` with a
+    ``manifest.jsonl`` line (the engine's schema). Options are validated before any work starts;
+    ``progress`` is called as ``progress(done, total, description)`` at the start and after each output.
+    ``exposure`` (n2ldiff): R as a number, a range "2:16" or None / "auto"; each result records the R it
+    was made at.
     """
     if not inputs:
         raise N2LDiffError("upload at least one photo (or pick an example)")
@@ -200,34 +178,58 @@ def compare(
     if not seeds:
         raise N2LDiffError("enter at least one seed")
     runners = {name: _method(name, pipeline, sampler, steps, exposure) for name in dict.fromkeys(methods)}
+    out_dir = Path(out_dir)
     total = len(inputs) * len(runners) * len(seeds)
-    results: list[Result] = []
-    for name, image in inputs:
-        normal = image.rgb
-        for method_name, method in runners.items():
-            for seed in seeds:
-                if progress is not None:
-                    progress(len(results), total, f"{name}: {method_name}, seed {seed}")
-                t0 = time.perf_counter()
-                out = method(normal[None], [int(seed)])[0].detach().to("cpu", torch.float32).clamp(0, 1)
-                results.append(
-                    Result(
-                        name=name,
-                        method=method_name,
-                        seed=int(seed),
-                        image=out,
-                        normal=normal,
-                        input_sha256=image.sha256,
-                        settings=dict(method.settings),
-                        weights_sha256=method.weights_sha256,
-                        seconds=time.perf_counter() - t0,
-                        input_mode=image.mode,
-                        bit_depth=image.bit_depth,
-                    )
-                )
+    made: dict[tuple[str, str, int], Result] = {}
+    finished = 0
+
+    def report(event: Any) -> None:
+        nonlocal finished
+        if progress is None or event.job is None:
+            return
+        finished += 1
+        progress(finished, total, f"{event.job.key}: {event.job.fields['method']}, seed {event.job.seed}")
+
     if progress is not None:
-        progress(total, total, "done")
-    return results
+        progress(0, total, "starting")
+    for method_name, method in runners.items():
+        jobs = [
+            Job(
+                input=name,
+                seed=int(seed),
+                output=out_dir / f"{name}_{method_name}_s{int(seed)}.png",
+                rel=f"{name}_{method_name}_s{int(seed)}.png",
+                image=image,
+                key=name,
+                fields={"method": method_name, "source": "demo"},
+            )
+            for name, image in inputs
+            for seed in seeds
+        ]
+
+        def keep(job: Job, low: torch.Tensor, record: dict[str, Any], method: Any = method) -> None:
+            image = job.image
+            assert image is not None
+            made[(job.key or "", job.fields["method"], job.seed)] = Result(
+                name=job.key or "",
+                method=job.fields["method"],
+                seed=job.seed,
+                image=low.clamp(0, 1),
+                normal=image.rgb,
+                input_sha256=image.sha256,
+                settings=dict(method.settings),
+                weights_sha256=method.weights_sha256,
+                seconds=float(record["seconds"]),
+                input_mode=image.mode,
+                bit_depth=image.bit_depth,
+                path=job.output,
+                exposure=record.get("exposure"),
+            )
+
+        summary = run(jobs, method, out_dir, mode="overwrite", on_event=report, on_output=keep)
+        if summary.failed:
+            raise N2LDiffError(f"{method_name} failed on {summary.failed[0]}")
+    return [made[(name, m, int(seed))] for name, _ in inputs for m in runners for seed in seeds]
 
 
 # ------------------------------------------------------------------------------------------- viewing
@@ -286,45 +288,25 @@ class SavedResults:
     zip: Path
 
 
-def save_results(results: Sequence[Result], out_dir: str | Path) -> SavedResults:
-    """Write ``<stem>_<method>_s<seed>.png`` per result, ``manifest.jsonl`` and ``n2ldiff-results.zip``.
+def save_results(results: Sequence[Result]) -> SavedResults:
+    """Zip the results' PNGs and their ``manifest.jsonl`` lines as ``n2ldiff-results.zip`` beside them.
 
-    Manifest records follow ``n2ldiff generate``'s (input, input_sha256, seed, output, method, settings,
-    weights_sha256, version, size, run), so a zip from the demo documents itself like a CLI run.
+    The PNGs and the manifest are those ``compare`` wrote; the manifest records follow ``n2ldiff
+    generate``'s (input, input_sha256, seed, output, method, settings, weights_sha256, version, size, run),
+    so a zip from the demo documents itself like a CLI run.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    info = run_info()
-    pngs: list[Path] = []
-    with ManifestWriter(out_dir) as manifest:
-        for result in results:
-            path = write_image(out_dir / f"{result.stem}.png", result.image)
-            pngs.append(path)
-            manifest.write(
-                {
-                    "input": result.name,
-                    "input_sha256": result.input_sha256,
-                    "seed": result.seed,
-                    "output": path.name,
-                    "method": result.method,
-                    "settings": result.settings,
-                    "weights_sha256": result.weights_sha256,
-                    "version": n2ldiff.__version__,
-                    "seconds": round(result.seconds, 6),
-                    "size": [int(result.image.shape[-2]), int(result.image.shape[-1])],
-                    "input_mode": result.input_mode,
-                    "bit_depth": result.bit_depth,
-                    "status": "ok",
-                    "source": "demo",
-                    "run": info,
-                }
-            )
-    manifest_path = out_dir / MANIFEST_NAME
-    zip_path = out_dir / ZIP_NAME
+    folders = {r.path.parent for r in results if r.path is not None}
+    if not results or len(folders) != 1 or any(r.path is None for r in results):
+        raise N2LDiffError("nothing to save: run compare first (into one folder)")
+    folder = folders.pop()
+    pngs = [r.path for r in results if r.path is not None]
+    records = latest_records(read_manifest(folder))
+    lines = "".join(json.dumps(records[p.name], ensure_ascii=False) + "\n" for p in pngs if p.name in records)
+    zip_path = folder / ZIP_NAME
     tmp = zip_path.with_name(zip_path.name + ".part")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as archive:
         for path in pngs:
             archive.write(path, path.name)  # PNGs are compressed already
-        archive.write(manifest_path, MANIFEST_NAME, compress_type=zipfile.ZIP_DEFLATED)
+        archive.writestr(MANIFEST_NAME, lines, compress_type=zipfile.ZIP_DEFLATED)
     tmp.replace(zip_path)
-    return SavedResults(pngs=pngs, manifest=manifest_path, zip=zip_path)
+    return SavedResults(pngs=pngs, manifest=folder / MANIFEST_NAME, zip=zip_path)

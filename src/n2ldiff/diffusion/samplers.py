@@ -34,7 +34,7 @@ def spaced_timesteps(
     spacing: str = "linear",
     alphas_cumprod: torch.Tensor | None = None,
 ) -> list[int]:
-    """``steps`` distinct timesteps from ``start`` (default T - 1) down to 0.
+    """``steps`` distinct timesteps from ``start`` (default T - 1) down to 0; none for ``steps == 0``.
 
     ``spacing="linear"`` spreads them evenly in t (the original; all of them when steps == start + 1);
     ``"geometric"`` evenly in log of the noise std sqrt(1 - alpha-bar), which needs ``alphas_cumprod``.
@@ -42,8 +42,10 @@ def spaced_timesteps(
     start = num_timesteps - 1 if start is None else start
     if not 0 <= start < num_timesteps:
         raise N2LDiffError(f"start timestep must be between 0 and {num_timesteps - 1}, got {start}")
-    if not 1 <= steps <= start + 1:
-        raise N2LDiffError(f"steps must be between 1 and {start + 1}, got {steps}")
+    if not 0 <= steps <= start + 1:
+        raise N2LDiffError(f"steps must be between 0 and {start + 1}, got {steps}")
+    if steps == 0:
+        return []
     if steps == 1:
         return [start]
     if spacing == "linear":
@@ -253,9 +255,16 @@ def sample_loop(
     ancestral sampler and at the last step of any sampler. With F = 0 this makes the shortened chain an
     exact sampler of N(center, s^2) at any step count; with the posterior mean alone a few large steps lose
     part of the variance, and the last step would lack the noise below its own level.
+    A sampler with no timesteps (``steps=0``) evaluates no denoiser: x0 is drawn from that prior
+    N(center, s^2) itself (draw ``X0_DRAW``), the one-pass path of models with a noise-level head.
     ``callback(index, x)`` sees each state.
     """
     diffusion = sampler.diffusion
+    if not sampler.timesteps:
+        if noise_std is None:
+            raise N2LDiffError("steps=0 (no denoiser pass) needs a model with a noise-level head")
+        x0 = center + noise_std * noise(X0_DRAW, center)
+        return x0.clamp(-1, 1) if diffusion.clip_denoised else x0
     first = torch.full((center.shape[0],), sampler.timesteps[0], dtype=torch.long, device=center.device)
     if start == "center+noise":
         x = diffusion.start_sample(first, center, noise(0, center), noise_std)

@@ -1,8 +1,15 @@
-"""Inference engine: tiling for any image size, the files-to-outputs runner, and the run manifest."""
+"""The engine: any low-light method over images, files out (lock, resume, atomic writes, manifest).
 
-from n2ldiff.inference.manifest import ManifestWriter, completed_outputs, read_manifest, run_info
-from n2ldiff.inference.runner import Failure, Job, LowLightMethod, RunSummary, plan_outputs, run_jobs
-from n2ldiff.inference.tiling import (
+``engine`` runs jobs; ``runner`` plans them for input files (``generate``, ``simulate``); ``methods``
+turns a name into a ``LowLightMethod``; ``manifest`` reads and writes ``manifest.jsonl``; ``progress`` is
+the command line's bar. The padding and tiling helpers live in ``n2ldiff.tiling`` (re-exported here).
+"""
+
+from n2ldiff.inference.engine import Failure, Job, RunEvent, RunSummary, latest_records, run, select_jobs
+from n2ldiff.inference.manifest import ManifestWriter, read_manifest, run_info
+from n2ldiff.inference.methods import BaselineMethod, DarkCleanMethod, LowLightMethod, load_method
+from n2ldiff.inference.runner import plan_outputs, run_jobs
+from n2ldiff.tiling import (
     SeamEnergy,
     blend_window,
     crop_to,
@@ -15,23 +22,29 @@ from n2ldiff.inference.tiling import (
 )
 
 __all__ = [
+    "BaselineMethod",
+    "DarkCleanMethod",
     "Failure",
     "Job",
     "LowLightMethod",
     "ManifestWriter",
+    "RunEvent",
     "RunSummary",
     "SeamEnergy",
     "blend_window",
-    "completed_outputs",
     "crop_to",
+    "latest_records",
+    "load_method",
     "pad_bottom_right",
     "pad_to_multiple",
     "plan_outputs",
     "plan_tiles",
     "read_manifest",
+    "run",
     "run_info",
     "run_jobs",
     "seam_energy",
+    "select_jobs",
     "tile_size_for_memory",
     "tiled_apply",
 ]

@@ -3,7 +3,8 @@
 A run killed mid-write may leave a truncated last line; readers skip lines that are not valid JSON
 (with a one-line notice), and the writer starts a fresh line first, so a later ``--resume`` run appends
 cleanly. A write that fails (e.g. a full disk) is cut back off the file and stops the run with an
-``N2LDiffError``: the manifest always stays parseable.
+``N2LDiffError``: the manifest always stays parseable. Which outputs a manifest lists as complete is
+``engine.latest_records(read_manifest(folder))``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.files import is_disk_full
 
-__all__ = ["MANIFEST_NAME", "ManifestWriter", "completed_outputs", "read_manifest", "run_info"]
+__all__ = ["MANIFEST_NAME", "ManifestWriter", "read_manifest", "run_info"]
 
 MANIFEST_NAME = "manifest.jsonl"
 
@@ -145,9 +146,3 @@ def read_manifest(out_dir: str | Path, notify: Callable[[str], None] | None = No
         where = f"line {broken[0]}" if len(broken) == 1 else f"{len(broken)} lines (first: line {broken[0]})"
         (notify or _notice)(f"{path}: ignored {where}, left incomplete by an interrupted run")
     return records
-
-
-def completed_outputs(out_dir: str | Path, notify: Callable[[str], None] | None = None) -> set[str]:
-    """Output paths (relative to ``out_dir``, POSIX style) recorded as complete in the manifest."""
-    records = read_manifest(out_dir, notify)
-    return {str(r["output"]) for r in records if r.get("status", "ok") == "ok" and "output" in r}

@@ -2,8 +2,9 @@
 
 * ``alexnet_features`` / ``vgg16_features``: the convolutional ``features`` stacks of AlexNet and VGG16
   in torchvision's layer order (so the converted weights' ``features.{i}.*`` keys load directly),
-  and ``LPIPSBackbone``, which returns the five LPIPS taps (after each ReLU listed in STACK.md §5).
-* ``InceptionFeatures``: wraps the FID Inception TorchScript for torchmetrics' FID/KID (STACK.md §6).
+  and ``LPIPSBackbone``, which returns the five LPIPS taps (after the ReLUs at ``LPIPS_TAPS``, as in
+  the LPIPS reference implementation).
+* ``InceptionFeatures``: wraps the FID Inception TorchScript for torchmetrics' FID/KID.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Realism statistics for synthetic low light, and a check that a statistic measures low light at all.
 
-Content-matched on pairs (issue 6): every per-image statistic compares a low image with the *normal*
+Content-matched on pairs: every per-image statistic compares a low image with the *normal*
 image of the same scene, so scene content cancels. The noise-level function is measured only where the
 clean normal image is flat; the tone curve is the mean low value per normal intensity (how the scene was
 darkened, per channel); colour statistics are ratios of the low image to its normal image. Each can be

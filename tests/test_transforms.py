@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from n2ldiff.data.transforms import RandomLowLight
 from n2ldiff.pipeline import LowLightPipeline
+from n2ldiff.transforms import RandomLowLight
 
 
 class NormalImages(Dataset):
@@ -39,3 +39,12 @@ def test_transform_in_a_dataloader_with_pairs(tiny_model_dir):
     low, normal = next(iter(DataLoader(dataset, batch_size=2)))
     assert low.shape == normal.shape == (2, 3, 24, 32)
     assert torch.equal(normal[0], dataset.images[0])
+
+
+def test_transform_passes_the_exposure(tiny_v2_model_dir):
+    pipe = LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu")
+    image = torch.rand(3, 24, 32)
+    transform = RandomLowLight(pipeline=pipe, seed=2, exposure=8)
+    low = transform(image)
+    torch.testing.assert_close(low, pipe.generate(image[None], [transform.last_seed], exposure=8)[0])
+    assert not torch.equal(low, pipe.generate(image[None], [transform.last_seed], exposure=2)[0])

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.inference.tiling import (
+from n2ldiff.tiling import (
     blend_window,
     crop_to,
     pad_bottom_right,

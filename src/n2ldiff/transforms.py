@@ -1,6 +1,6 @@
 """On-the-fly low-light augmentation for other projects' datasets.
 
-    >>> from n2ldiff.data.transforms import RandomLowLight
+    >>> from n2ldiff.transforms import RandomLowLight
     >>> to_low = RandomLowLight(seed=0)                 # shipped default model, its default sampler
     >>> low = to_low(normal_image)                       # 3 x H x W tensor in [0, 1], new noise per call
 
@@ -71,7 +71,6 @@ class RandomLowLight:
         if normal.ndim == 4:
             raise ValueError("RandomLowLight transforms one image (3 x H x W) at a time")
         self.last_seed = self._next_seed()
-        low = self.pipeline.generate(normal[None], [self.last_seed], self.sampler, self.steps, exposure=self.exposure)[
-            0
-        ].to(normal.device)
+        rows = self.pipeline.generate(normal[None], [self.last_seed], self.sampler, self.steps, exposure=self.exposure)
+        low = rows[0].to(normal.device)
         return (low, normal) if self.return_pair else low
