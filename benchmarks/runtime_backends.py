@@ -127,10 +127,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    from n2ldiff.pipeline import LowLightPipeline
+    from n2ldiff.models.n2ldiff import N2LDiff
+    from n2ldiff.pipeline import LowLightPipeline, default_model_dir
 
     pipe = LowLightPipeline.from_pretrained(args.model, device="cpu")
-    model, steps = pipe.model, pipe.settings().steps
+    # The pipeline's own model runs channels-last (the torch backend); eager needs the model as loaded.
+    model = N2LDiff.from_pretrained(args.model or default_model_dir())
+    steps = pipe.settings().steps
     stride = model.config.model.size_multiple
     w, h = (int(v) for v in args.size.lower().split("x"))
     h, w = -(-h // stride) * stride, -(-w // stride) * stride  # as the pipeline pads
