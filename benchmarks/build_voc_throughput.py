@@ -10,7 +10,7 @@
    Each gets an annotation XML with its size and one object, and ``ImageSets/Main/trainval.txt`` lists them.
    When there are fewer usable photos than ``--images``, the photos are reused with other crops (shifted
    windows, mirrored), so no two images are equal.
-2. Runs the real command, ``n2ldiff build-voc VOC2007 OUT --quiet ...``, in a fresh process per row, once
+2. Runs the real command, ``n2ldiff build-voc VOC2007 OUT --no-progress ...``, in a fresh process per row, once
    with ``--workers 1``, once with ``--workers 2`` and once with ``--ray local`` (skipped, with a note, when
    Ray is not installed). Wall time includes start-up and model loading, as a user would see it; one-time
    costs (the ONNX export of ``--backend onnx/openvino`` into the cache) are paid by a warm-up run first.
@@ -100,7 +100,7 @@ def make_voc_tree(root: Path, photos: list[Path], n: int) -> Path:
 
 def run_build(voc: Path, out: Path, extra: list[str], options: list[str]) -> float:
     """Wall seconds of one ``n2ldiff build-voc`` run in a fresh process."""
-    cmd = [sys.executable, "-m", "n2ldiff", "build-voc", str(voc), str(out), "--quiet", *options, *extra]
+    cmd = [sys.executable, "-m", "n2ldiff", "build-voc", str(voc), str(out), "--no-progress", *options, *extra]
     start = time.perf_counter()
     done = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
