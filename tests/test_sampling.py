@@ -1,17 +1,26 @@
-"""``sample()`` helpers: the exposure-matched center."""
+"""``sample()`` helpers: the exposure-matched and colour-shifted center."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 import torch
 
+from n2ldiff.config import DiffusionConfig, validate_diffusion_config
 from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import exposure_ratio
+from n2ldiff.metrics.realism import colour_statistics
 from n2ldiff.pipeline import LowLightPipeline
-from n2ldiff.sampling import matched_center
+from n2ldiff.sampling import (
+    SamplingSettings,
+    calibrated_center,
+    colour_shifted_center,
+    matched_center,
+    normal_chromaticity,
+)
 
 
 def test_matched_center_has_exactly_the_requested_ratio_per_row():
@@ -64,3 +73,61 @@ def test_zero_steps_need_a_noise_level_head(tiny_model_dir, tiny_v2_model_dir):
     with pytest.raises(N2LDiffError, match="noise-level head"):
         LowLightPipeline.from_pretrained(tiny_model_dir, device="cpu").settings(steps=0)
     assert LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu").settings(steps=0).steps == 0
+
+
+def _warm_normal_and_cool_center() -> tuple[torch.Tensor, torch.Tensor]:
+    torch.manual_seed(1)
+    normal = torch.rand(2, 3, 16, 24) * torch.tensor([0.9, 0.6, 0.4])[:, None, None]
+    center = torch.rand(2, 3, 16, 24) * torch.tensor([0.05, 0.08, 0.12])[:, None, None]
+    return normal, center
+
+
+def test_a_zero_colour_shift_gives_the_normal_images_chromaticity_and_keeps_the_brightness():
+    normal, center = _warm_normal_and_cool_center()
+    shifted = colour_shifted_center(center, normal, ((0.0,) * 4,) * 3)
+    assert torch.allclose(normal_chromaticity(shifted), normal_chromaticity(normal), atol=1e-6)
+    assert torch.allclose(shifted.mean(dim=(1, 2, 3)), center.mean(dim=(1, 2, 3)), rtol=1e-5)
+    # Only a gain per channel: the spatial pattern of each channel is kept.
+    gains = shifted / center
+    assert torch.allclose(gains, gains[:, :, :1, :1].expand_as(gains), rtol=1e-4)
+
+
+def test_the_colour_shift_adds_the_linear_models_prediction_to_the_normal_chromaticity():
+    normal, center = _warm_normal_and_cool_center()
+    # shift = W @ [chroma - 1/3, 1]: a constant blue shift plus half the red excess moved to green.
+    weights = ((0.5, 0.0, 0.0, -0.01), (-0.5, 0.0, 0.0, -0.01), (0.0, 0.0, 0.0, 0.02))
+    shifted = colour_shifted_center(center, normal, weights)
+    chroma = normal_chromaticity(normal)
+    red_excess = chroma[:, 0] - 1 / 3
+    expected = chroma + torch.stack(
+        [0.5 * red_excess - 0.01, -0.5 * red_excess - 0.01, torch.full_like(red_excess, 0.02)], 1
+    )
+    assert torch.allclose(normal_chromaticity(shifted), expected, atol=1e-6)
+    # What the benchmark's colour-cast error compares: the chromaticity shift, low minus normal.
+    measured = colour_statistics(shifted, normal)["chromaticity_shift"]
+    assert torch.allclose(measured, expected - chroma, atol=1e-5)
+
+
+def test_the_exposure_is_matched_after_the_colour_shift(tiny_v2_model_dir):
+    normal, center = _warm_normal_and_cool_center()
+    pipe = LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu")
+    weights = ((0.0, 0.0, 0.0, 0.02), (0.0, 0.0, 0.0, 0.0), (0.0, 0.0, 0.0, -0.02))
+    settings = dataclasses.replace(pipe.settings(), match_exposure=True, colour_shift=weights)
+    exposure = torch.tensor([4.0, 8.0])
+    out = calibrated_center(center, normal, exposure, settings)
+    assert torch.allclose(exposure_ratio(normal, out), exposure, rtol=1e-5)
+    assert torch.allclose(
+        normal_chromaticity(out) - normal_chromaticity(normal), torch.tensor([0.02, 0.0, -0.02]), atol=1e-6
+    )
+
+
+def test_the_colour_shift_is_validated_and_recorded_as_json():
+    with pytest.raises(N2LDiffError, match="colour_shift: needs 3 rows of 4"):
+        validate_diffusion_config(DiffusionConfig(colour_shift=((0.0, 0.0, 0.0),) * 3))
+    weights = ((0.1, 0.0, 0.0, 0.0), (0.0, 0.1, 0.0, 0.0), (0.0, 0.0, 0.1, 0.0))
+    validate_diffusion_config(DiffusionConfig(colour_shift=weights))
+    settings = SamplingSettings.resolve(DiffusionConfig(sampler="ddim", steps=4, colour_shift=weights))
+    recorded = settings.as_dict()
+    # A manifest read back from JSON must compare equal to the settings that wrote it (resume).
+    assert json.loads(json.dumps(recorded)) == recorded
+    assert recorded["colour_shift"][0] == [0.1, 0.0, 0.0, 0.0]

@@ -77,12 +77,18 @@ class DiffusionConfig:
     # "geometric" in the noise std sqrt(1 - alpha-bar), dense near the clean end where sensor noise lives.
     timestep_spacing: Literal["linear", "geometric"] = "linear"
     # Models with a noise-level head: a factor on the predicted noise std when sampling, calibrated after
-    # training on the *train* split (benchmarks/calibrate_noise.py) so seeds vary like real noise.
+    # training on the *train* split (benchmarks/calibrate_sampling.py) so seeds vary like real noise.
     noise_scale: float = 1.0
     # Exposure-conditioned models: rescale the center of each image so that its mean is exactly
     # mean(normal) / R. The network's own darkening drifts from the request at large R (it saw few
     # such frames); the noise is zero-mean, so the output's measured R then follows the request.
     match_exposure: bool = False
+    # A real low capture's white balance differs from its normal image's by a per-scene shift of the mean
+    # rgb chromaticity (c / (R+G+B)), partly predictable from the normal image's own chromaticity. When set,
+    # 3 rows of 4 coefficients W: the center gets per-channel gains so that its mean chromaticity is
+    # chroma(normal) + W @ [chroma(normal) - 1/3, 1]. Fitted after training on the *train* split
+    # (benchmarks/calibrate_sampling.py). None: the network's own colour.
+    colour_shift: tuple[tuple[float, ...], ...] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -397,6 +403,9 @@ def validate_diffusion_config(diffusion: DiffusionConfig, where: str = "diffusio
             f"{where}.steps: the ddpm sampler runs all {diffusion.timesteps} timesteps, got steps {diffusion.steps}"
         )
     _check_float(diffusion.eta, f"{where}.eta", 0.0)
+    shift = diffusion.colour_shift
+    if shift is not None and (len(shift) != 3 or any(len(row) != 4 for row in shift)):
+        raise N2LDiffError(f"{where}.colour_shift: needs 3 rows of 4 numbers, got {[list(r) for r in shift]!r}")
     _check_finite_floats(diffusion, where)
     return diffusion
 

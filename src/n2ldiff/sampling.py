@@ -7,6 +7,7 @@ the same thing everywhere.
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -37,9 +38,11 @@ class SamplingSettings:
     # caches tell outputs made with different ones apart.
     noise_scale: float = 1.0
     match_exposure: bool = False
+    colour_shift: tuple[tuple[float, ...], ...] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        # Lists, not tuples: a manifest read back from JSON must compare equal.
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
     @classmethod
     def resolve(
@@ -70,6 +73,7 @@ class SamplingSettings:
             timestep_spacing=config.timestep_spacing,
             noise_scale=config.noise_scale,
             match_exposure=config.match_exposure,
+            colour_shift=config.colour_shift,
         )
         if settings.start not in STARTS:
             raise N2LDiffError(f"unknown start {settings.start!r} (choose {' or '.join(STARTS)})")
@@ -89,6 +93,42 @@ def matched_center(center: torch.Tensor, normal: torch.Tensor, exposure: torch.T
     return center * scale[:, None, None, None]
 
 
+def normal_chromaticity(normal: torch.Tensor) -> torch.Tensor:
+    """B x 3: the mean rgb chromaticity c / (R+G+B) of each image."""
+    mean = normal.mean(dim=(2, 3))
+    return mean / mean.sum(dim=1, keepdim=True).clamp_min(1e-6)
+
+
+def colour_shift_features(chroma: torch.Tensor) -> torch.Tensor:
+    """B x 4: what ``DiffusionConfig.colour_shift`` multiplies: [chroma - 1/3, 1]."""
+    return torch.cat([chroma - 1 / 3, torch.ones_like(chroma[:, :1])], dim=1)
+
+
+def colour_shifted_center(
+    center: torch.Tensor, normal: torch.Tensor, colour_shift: tuple[tuple[float, ...], ...]
+) -> torch.Tensor:
+    """``center`` with per-channel gains per row so that its mean chromaticity is the normal image's plus
+    the shift ``colour_shift`` (3 x 4) predicts from it; the sum of the channel means is kept."""
+    chroma = normal_chromaticity(normal)
+    weights = torch.as_tensor(colour_shift, dtype=center.dtype, device=center.device)
+    target = (chroma + colour_shift_features(chroma) @ weights.T).clamp_min(1e-3)
+    target = target / target.sum(dim=1, keepdim=True)
+    mean = center.mean(dim=(2, 3))
+    gain = target * mean.sum(dim=1, keepdim=True) / mean.clamp_min(1e-6)
+    return center * gain[:, :, None, None]
+
+
+def calibrated_center(
+    center: torch.Tensor, normal: torch.Tensor, exposure: torch.Tensor | None, settings: SamplingSettings
+) -> torch.Tensor:
+    """The encoder's center after the model's sampling-time calibrations (colour shift, then exposure)."""
+    if settings.colour_shift is not None:
+        center = colour_shifted_center(center, normal, settings.colour_shift)
+    if exposure is not None and settings.match_exposure:
+        center = matched_center(center, normal, exposure)
+    return center
+
+
 @torch.no_grad()
 def sample(
     model: Networks,
@@ -105,9 +145,7 @@ def sample(
     ``exposure``: the exposure ratio R per row, for exposure-conditioned models.
     """
     encoding = model.encode(normal, exposure)
-    if exposure is not None and settings.match_exposure:
-        encoding = dataclasses.replace(encoding, center=matched_center(encoding.center, normal, exposure))
-    center = to_model_range(encoding.center)
+    center = to_model_range(calibrated_center(encoding.center, normal, exposure, settings))
     noise_std = None
     if encoding.log_noise_std is not None and diffusion.prediction_type == "preconditioned":
         noise_std = noise_std_from_log(encoding.log_noise_std) * settings.noise_scale

@@ -293,13 +293,33 @@ def test_quick_cli_on_sice(tmp_path):
     assert rerun == {name: row["summary"] for name, row in rows.items()}
 
 
-def test_real_beats_none_in_the_readme_run():
-    """The README's full run (benchmarks/utility_sice.sh -> docs/utility): training on real pairs must help."""
+def _readme_run() -> dict[str, dict]:
     path = REPO_ROOT / "docs" / "utility" / "results.json"
     if not path.is_file():
         pytest.skip(f"{path} not found: the README's full utility run has not been committed yet")
-    rows = {r["name"]: r["summary"] for r in json.loads(path.read_text())["rows"]}
+    return {r["name"]: r["summary"] for r in json.loads(path.read_text())["rows"]}
+
+
+def test_real_beats_none_in_the_readme_run():
+    """The README's full run (benchmarks/utility_sice.sh -> docs/utility): training on real pairs must help.
+
+    On PSNR and SSIM, beyond 2 sd. Not on LPIPS: the small L1-trained enhancer smooths, and the README run
+    measured it worse than ``none`` there (0.301 against 0.274); the README's verdict says so.
+    """
+    rows = _readme_run()
     real, none = rows["real"], rows[NONE]
     assert real["psnr"]["mean"] - 2 * real["psnr"]["sd"] > none["psnr"]["mean"]
     assert real["ssim"]["mean"] - 2 * real["ssim"]["sd"] > none["ssim"]["mean"]
-    assert real["lpips"]["mean"] + 2 * real["lpips"]["sd"] < none["lpips"]["mean"]
+
+
+def test_the_readme_table_is_the_committed_run():
+    """Every row of the README's utility table shows docs/utility/results.json's numbers."""
+    rows = _readme_run()
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Results on SICE (train split -> test split)", 1)[1].split("\n## ", 1)[0]
+    for name, summary in rows.items():
+        line = next(
+            (x for x in section.splitlines() if x.startswith(f"| `{name}` |") or x.startswith(f"| *{name}* |")), None
+        )
+        assert line is not None, f"README utility table lacks the row {name}"
+        assert f"{summary['psnr']['mean']:.2f}" in line and f"{summary['ssim']['mean']:.3f}" in line, (name, line)
