@@ -48,14 +48,14 @@ class Candidate:
 
 
 def build_candidates(names: list[str], model: Any, inputs: dict[str, torch.Tensor], tmp: Path, threads: int) -> list:
-    from n2ldiff.errors import N2LDiffError
-    from n2ldiff.inference.backends import (
+    from n2ldiff.backends import (
         ChannelsLastNetworks,
         OnnxNetworks,
         OpenVinoNetworks,
         export_onnx,
         inference_copy,
     )
+    from n2ldiff.errors import N2LDiffError
 
     normal, exposure, x_t, t = inputs["normal"], inputs.get("exposure"), inputs["x_t"], inputs["t"]
     out: list[Candidate] = []

@@ -27,7 +27,15 @@ LAYERS: list[tuple[str, ...]] = [
     # reading and writing images, dataset layouts
     ("n2ldiff.data",),
     # networks (and their model folders), the diffusion process and samplers, physics baselines, metrics
-    ("n2ldiff.models", "n2ldiff.model_folder", "n2ldiff.diffusion", "n2ldiff.baselines", "n2ldiff.metrics"),
+    # (and where the networks run: PyTorch, ONNX Runtime, OpenVINO)
+    (
+        "n2ldiff.models",
+        "n2ldiff.model_folder",
+        "n2ldiff.backends",
+        "n2ldiff.diffusion",
+        "n2ldiff.baselines",
+        "n2ldiff.metrics",
+    ),  # fmt: skip
     # a trained model in use: sampling, the pipeline and what sits beside it
     ("n2ldiff.sampling", "n2ldiff.pipeline", "n2ldiff.transforms", "n2ldiff.convert", "n2ldiff.training"),
     # the engine: methods over image files

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from n2ldiff.backends import BACKENDS, Networks, load_networks
 from n2ldiff.config import DiffusionConfig
 from n2ldiff.data.io import to_tensor
 from n2ldiff.defaults import DEFAULT_TILE_SIZE
@@ -27,7 +28,6 @@ from n2ldiff.diffusion.process import CenterShiftedDiffusion
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import Exposure
 from n2ldiff.files import sha256_file
-from n2ldiff.inference.backends import BACKENDS, Networks, load_networks
 from n2ldiff.models.n2ldiff import N2LDiff
 from n2ldiff.sampling import SamplingSettings, sample
 from n2ldiff.tiling import tiled_apply
@@ -59,7 +59,7 @@ class LowLightPipeline:
 
     ``backend``: where the networks run, ``torch`` (default), ``onnx`` (ONNX Runtime) or ``openvino``; the
     last two run on the CPU from the ONNX files of ``n2ldiff export`` in ``model_dir``, else from files
-    exported once into a user cache (see ``n2ldiff.inference.backends``). Outputs agree within 1/255.
+    exported once into a user cache (see ``n2ldiff.backends``). Outputs agree within 1/255.
     """
 
     def __init__(

@@ -19,7 +19,7 @@ from n2ldiff.diffusion.samplers import SAMPLERS, make_sampler, sample_loop
 from n2ldiff.errors import N2LDiffError
 
 if TYPE_CHECKING:
-    from n2ldiff.inference.backends import Networks
+    from n2ldiff.backends import Networks
 
 STARTS = ("center+noise", "center")
 

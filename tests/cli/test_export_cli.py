@@ -7,9 +7,9 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
+from n2ldiff.backends import find_onnx
 from n2ldiff.cli import app
 from n2ldiff.files import sha256_file
-from n2ldiff.inference.backends import find_onnx
 
 WIDE = {"COLUMNS": "200", "TERMINAL_WIDTH": "200"}
 

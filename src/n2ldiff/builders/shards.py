@@ -85,7 +85,7 @@ class ShardTask:
     min_side: int = 16
     threads: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # copied into every manifest record
-    backend: str = "torch"  # where the networks run (n2ldiff.inference.backends)
+    backend: str = "torch"  # where the networks run (n2ldiff.backends)
 
     @property
     def n_outputs(self) -> int:

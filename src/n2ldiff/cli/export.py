@@ -24,8 +24,8 @@ def export(
     in the model folder only while they match. The sampling loop is not exported: run the encoder once per image and
     the denoiser once per step, as the model's config.json says (see the README, Export to ONNX).
     """
+    from n2ldiff.backends import denoiser_io, encoder_io, export_onnx
     from n2ldiff.files import sha256_file
-    from n2ldiff.inference.backends import denoiser_io, encoder_io, export_onnx
     from n2ldiff.models.n2ldiff import N2LDiff
     from n2ldiff.pipeline import default_model_dir
 

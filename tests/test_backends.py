@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from n2ldiff.errors import N2LDiffError
-from n2ldiff.files import sha256_file
-from n2ldiff.inference import backends
-from n2ldiff.inference.backends import (
+from n2ldiff import backends
+from n2ldiff.backends import (
     RUNTIMES,
     ChannelsLastNetworks,
     OnnxNetworks,
@@ -24,6 +22,8 @@ from n2ldiff.inference.backends import (
     find_onnx,
     inference_copy,
 )
+from n2ldiff.errors import N2LDiffError
+from n2ldiff.files import sha256_file
 from n2ldiff.inference.manifest import read_manifest
 from n2ldiff.models.n2ldiff import N2LDiff
 from n2ldiff.pipeline import LowLightPipeline, default_model_dir
