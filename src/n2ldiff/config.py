@@ -224,7 +224,7 @@ def load_config(cls: type[T], path: str | Path) -> T:
 # ------------------------------------------------------------------------------------------ training
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    """Where the pairs come from. ``layout``: lol | lolv2 | velol | pairs | csv (see data/layouts.py)."""
+    """Where the pairs come from. ``layout``: lol | lolv2 | velol | pairs | csv | frames (see data/layouts.py)."""
 
     root: Path = Path("data")
     layout: str = "pairs"

@@ -14,7 +14,7 @@ from n2ldiff.seeds import SEEDS_HELP
 @user_errors
 def benchmark(
     data: Path = typer.Option(..., "--data", help="Paired dataset folder (or CSV for --layout csv)."),
-    layout: str = typer.Option(..., "--layout", help="lol | lolv2 | velol | pairs | csv."),
+    layout: str = typer.Option(..., "--layout", help="lol | lolv2 | velol | pairs | csv | frames."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder for results.json/.csv/.md and figures/."),
     split: str | None = typer.Option(
         "test", help="train | test (pairs/csv: from split.csv; without one, every pair is used)."
