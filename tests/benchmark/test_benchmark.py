@@ -347,3 +347,21 @@ def test_n2ldiff_exposure_rows_and_the_oracle(dataset, tmp_path, tiny_v2_model_d
     with pytest.raises(N2LDiffError, match="not conditioned on the exposure"):
         run_benchmark(_config(dataset, tmp_path / "v1", methods=["n2ldiff"], seeds=[5], model=tiny_model_dir,
                               max_images=2, figures=False, exposures=["oracle"]))  # fmt: skip
+
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_readme_sice_tables_are_the_committed_run():
+    """The README's SICE results are docs/benchmark/results.md (written by benchmarks/sice_benchmark.sh), table
+    for table, and its summary paragraph quotes the committed n2ldiff@oracle scores."""
+    committed = (REPO_ROOT / "docs" / "benchmark" / "results.md").read_text(encoding="utf-8")
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Results on SICE (test split, 34 pairs)", 1)[1].split("\n### ", 1)[0]
+    table_lines = [line for line in committed.splitlines() if line.startswith("| ")]
+    assert len(table_lines) > 30
+    missing = [line for line in table_lines if line not in section.splitlines()]
+    assert not missing, f"README lacks {len(missing)} rows of docs/benchmark/results.md, e.g. {missing[0]}"
+    oracle = next(line for line in table_lines if line.startswith("| `n2ldiff@oracle` |"))  # the paired table
+    psnr, ssim, lpips = (cell.split(" ± ")[0].strip() for cell in oracle.split("|")[2:5])
+    assert f"PSNR {psnr} dB, SSIM {ssim}, LPIPS {lpips}" in " ".join(readme.split())

@@ -11,6 +11,7 @@ import torch
 from n2ldiff.diffusion.noise import PositionalNoise, ReplayNoise
 from n2ldiff.diffusion.process import CenterShiftedDiffusion
 from n2ldiff.diffusion.samplers import (
+    SAMPLERS,
     X0_DRAW,
     DDIMSampler,
     DDPMSampler,
@@ -200,6 +201,23 @@ def test_make_sampler_rejects_bad_settings():
         make_sampler("ddpm", diffusion, 10)
     with pytest.raises(N2LDiffError, match="eta"):
         make_sampler("ddim", diffusion, 10, eta=-1)
+
+
+def test_make_sampler_dispatches_through_the_registry(monkeypatch):
+    """A sampler registered in SAMPLERS is buildable by name, with the shared options passed on."""
+
+    class HalfwaySampler(DDIMSampler):
+        name = "halfway"
+
+        def step(self, index, x0, x_t, center, noise):
+            return 0.5 * (x0 + x_t)
+
+    monkeypatch.setitem(SAMPLERS, "halfway", HalfwaySampler)
+    diffusion = make_diffusion()
+    sampler = make_sampler("halfway", diffusion, 5, 0.5, start_timestep=40, spacing="geometric")
+    assert isinstance(sampler, HalfwaySampler) and sampler.eta == 0.5 and len(sampler.timesteps) == 5
+    assert sampler.timesteps[0] == 40
+    assert sampler.timesteps == make_sampler("ddim", diffusion, 5, 0.5, 40, "geometric").timesteps
 
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "residual", "preconditioned"])

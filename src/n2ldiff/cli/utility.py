@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import DEVICE_HELP, app, console, user_errors
+from n2ldiff.cli.app import DEVICE_HELP, SAMPLER_HELP, app, console, user_errors
 
 # The default rows (n2ldiff.benchmark.utility.DEFAULT_METHODS; spelled out here so --help imports no torch).
 DEFAULT_ROWS = (
@@ -42,9 +42,7 @@ def utility(
         "oracle", help="Darkness for n2ldiff and dark-clean: oracle (each pair's real R), auto or a number."
     ),
     model: Path | None = typer.Option(None, help="n2ldiff model directory (default: the shipped model)."),
-    sampler: str | None = typer.Option(
-        None, help="n2ldiff sampler: ddpm | ddim | dpm-solver++ (default: the model's)."
-    ),
+    sampler: str | None = typer.Option(None, help=SAMPLER_HELP + " For the n2ldiff row."),
     steps: int | None = typer.Option(None, help="n2ldiff network evaluations (default: the model's)."),
     enhancer_steps: int | None = typer.Option(None, help="Enhancer training steps (default 400; --quick 100)."),
     crop: int | None = typer.Option(None, help="Enhancer training crop in px (default 96; --quick 48)."),

@@ -85,6 +85,18 @@ class Sampler(ABC):
             diffusion.num_timesteps, steps, start_timestep, spacing, diffusion.schedule.alphas_cumprod
         )
 
+    @classmethod
+    def from_settings(
+        cls,
+        diffusion: CenterShiftedDiffusion,
+        steps: int,
+        eta: float = 0.0,
+        start_timestep: int | None = None,
+        spacing: str = "linear",
+    ) -> Sampler:
+        """Build from the shared sampling options; a sampler ignores those it has no use for (here: eta)."""
+        return cls(diffusion, steps, start_timestep, spacing)
+
     def alpha_bar(self, t: int) -> float:
         """alpha-bar at integer t; 1 for t < 0 (clean data)."""
         return 1.0 if t < 0 else float(self.diffusion.schedule.alphas_cumprod[t])
@@ -121,6 +133,10 @@ class DDPMSampler(Sampler):
             )
         super().__init__(diffusion, first + 1, first)
 
+    @classmethod
+    def from_settings(cls, diffusion, steps, eta=0.0, start_timestep=None, spacing="linear"):
+        return cls(diffusion, steps, start_timestep)  # every timestep: no eta, no spacing
+
     def step(self, index, x0, x_t, center, noise):
         t = self.timesteps[index]
         t_batch = torch.full((x_t.shape[0],), t, dtype=torch.long, device=x_t.device)
@@ -150,6 +166,10 @@ class DDIMSampler(Sampler):
             raise N2LDiffError(f"eta must be >= 0, got {eta}")
         self.eta = eta
         self.ancestral = eta > 0
+
+    @classmethod
+    def from_settings(cls, diffusion, steps, eta=0.0, start_timestep=None, spacing="linear"):
+        return cls(diffusion, steps, eta, start_timestep, spacing)
 
     def step(self, index, x0, x_t, center, noise):
         t = self.timesteps[index]
@@ -227,12 +247,9 @@ def make_sampler(
     start_timestep: int | None = None,
     spacing: str = "linear",
 ) -> Sampler:
-    if name == "ddpm":
-        return DDPMSampler(diffusion, steps, start_timestep)
-    if name == "ddim":
-        return DDIMSampler(diffusion, steps, eta, start_timestep, spacing)
-    if name == "dpm-solver++":
-        return DPMSolverPlusPlusSampler(diffusion, steps, start_timestep, spacing)
+    """The sampler registered as ``name`` in ``SAMPLERS``, built from the shared sampling options."""
+    if name in SAMPLERS:
+        return SAMPLERS[name].from_settings(diffusion, steps, eta, start_timestep, spacing)
     raise N2LDiffError(f"unknown sampler {name!r} (choose from {', '.join(SAMPLERS)})")
 
 
