@@ -352,16 +352,33 @@ def test_n2ldiff_exposure_rows_and_the_oracle(dataset, tmp_path, tiny_v2_model_d
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_readme_sice_tables_are_the_committed_run():
-    """The README's SICE results are docs/benchmark/results.md (written by benchmarks/sice_benchmark.sh), table
-    for table, and its summary paragraph quotes the committed n2ldiff@oracle scores."""
-    committed = (REPO_ROOT / "docs" / "benchmark" / "results.md").read_text(encoding="utf-8")
+def _readme_section(title: str) -> str:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("### Results on SICE (test split, 34 pairs)", 1)[1].split("\n### ", 1)[0]
-    table_lines = [line for line in committed.splitlines() if line.startswith("| ")]
-    assert len(table_lines) > 30
-    missing = [line for line in table_lines if line not in section.splitlines()]
-    assert not missing, f"README lacks {len(missing)} rows of docs/benchmark/results.md, e.g. {missing[0]}"
-    oracle = next(line for line in table_lines if line.startswith("| `n2ldiff@oracle` |"))  # the paired table
-    psnr, ssim, lpips = (cell.split(" ± ")[0].strip() for cell in oracle.split("|")[2:5])
-    assert f"PSNR {psnr} dB, SSIM {ssim}, LPIPS {lpips}" in " ".join(readme.split())
+    return readme.split(f"### {title}\n", 1)[1].split("\n### ", 1)[0]
+
+
+def _table_lines(results_md: str) -> list[str]:
+    return [line for line in (REPO_ROOT / results_md).read_text(encoding="utf-8").splitlines() if line.startswith("| ")]
+
+
+@pytest.mark.parametrize(
+    ("title", "results_md"),
+    [
+        ("Results on SICE (test split, 34 pairs)", "docs/benchmark/results.md"),  # benchmarks/sice_benchmark.sh
+        ("Results on SICE frames (test split, 125 frames of the 34 test scenes)", "docs/benchmark/frames/results.md"),
+    ],
+)
+def test_the_readme_sice_tables_are_the_committed_run(title, results_md):
+    """The README's SICE results are the committed benchmark outputs, table row for table row."""
+    section = _readme_section(title).splitlines()
+    table_lines = _table_lines(results_md)
+    assert len(table_lines) > 15
+    missing = [line for line in table_lines if line not in section]
+    assert not missing, f"README lacks {len(missing)} rows of {results_md}, e.g. {missing[0]}"
+
+
+def test_the_readme_summary_quotes_the_committed_oracle_scores():
+    readme = " ".join((REPO_ROOT / "README.md").read_text(encoding="utf-8").split())
+    oracle = next(x for x in _table_lines("docs/benchmark/results.md") if x.startswith("| `n2ldiff@oracle` |"))
+    psnr, ssim, lpips = (cell.split(" ± ")[0].strip() for cell in oracle.split("|")[2:5])  # the paired table
+    assert f"PSNR {psnr} dB, SSIM {ssim}, LPIPS {lpips}" in readme
