@@ -8,6 +8,12 @@ Two calibrations of ``diffusion`` in the model's ``config.json``, both made afte
   in regions flat in the normal image, the per-pixel std across the seeds over the real low image's noise
   (``metrics/artifacts.py``). 8-bit rounding makes the ratio non-linear in k (noise below half a level is
   rounded away), hence a grid instead of one division. The k where the median ratio crosses 1 is printed.
+* ``normal_noise_scaling`` (b, n0): the per-scene camera noise differs widely, and the normal frame shows
+  it too. Per pair, the real low image's noise (the normal image's own residual, darkened by R, removed
+  in quadrature: that part is texture, not noise) over the model's (k = 1) is regressed on the normal
+  image's own noise n in log-log; the slope is b, n0 the median n. With each pair's factor
+  clamp((n / n0)^b, 1/4, 4), ``noise_scale`` is then fitted as above; each pair's ratio at k times its
+  factor is read off its own grid (log-interpolated), since the factor only multiplies k.
 * ``colour_shift``: a real low capture's mean chromaticity differs from its normal image's by a per-scene
   white-balance shift. A linear model shift = W @ [chroma(normal) - 1/3, 1] is fitted by least squares
   (W: 3 x 4). The script prints the benchmark's colour-cast error (L1 distance of the chromaticity shifts)
@@ -35,13 +41,13 @@ from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.diffusion.process import noise_std_from_log
 from n2ldiff.diffusion.samplers import X0_DRAW
 from n2ldiff.exposure import exposure_ratio
-from n2ldiff.metrics.artifacts import flat_mask, real_noise_std, seed_std
+from n2ldiff.metrics.artifacts import flat_mask, normal_noise_std, real_noise_std, seed_std
 from n2ldiff.metrics.realism import colour_statistics
 from n2ldiff.pipeline import LowLightPipeline
-from n2ldiff.sampling import calibrated_center, colour_shift_features, normal_chromaticity
+from n2ldiff.sampling import calibrated_center, colour_shift_features, noise_gain, normal_chromaticity
 
 SEEDS = (11, 12)
-SCALES = np.geomspace(0.05, 1.0, 27)
+SCALES = np.geomspace(0.01, 2.0, 47)
 
 
 @torch.no_grad()
@@ -62,6 +68,7 @@ def measure_pair(pipe: LowLightPipeline, normal: torch.Tensor, low: torch.Tensor
     z = PositionalNoise(list(SEEDS))(X0_DRAW, batch_center)
     mask = flat_mask(normal[0])
     real = max(real_noise_std(low[0], mask), 1e-6)
+    model_std = float((s / 2).pow(2).mean(1)[0][mask].mean().sqrt())  # k = 1, in [0, 1] units, unrounded
     ratios = []
     for k in SCALES:
         x0 = (2 * batch_center - 1 + k * s * z).clamp(-1, 1)  # the sampler works in [-1, 1]
@@ -69,6 +76,10 @@ def measure_pair(pipe: LowLightPipeline, normal: torch.Tensor, low: torch.Tensor
         ratios.append(seed_std(out, mask) / real)
     return {
         "noise_ratios": np.array(ratios),
+        "real_noise": np.array(real),
+        "model_noise": np.array(model_std),
+        "normal_noise": np.array(normal_noise_std(normal[0])),
+        "exposure": np.array(float(exposure)),
         "real_shift": colour_statistics(low, normal)["chromaticity_shift"][0].double().numpy(),
         "own_shift": colour_statistics(own, normal)["chromaticity_shift"][0].double().numpy(),
         "features": colour_shift_features(normal_chromaticity(normal.double()))[0].numpy(),
@@ -100,6 +111,34 @@ def noise_scale_at_one(medians: np.ndarray) -> float | None:
     lo, hi = np.log(SCALES[i - 1]), np.log(SCALES[i])
     f = (1 - medians[i - 1]) / (medians[i] - medians[i - 1])
     return float(np.exp(lo + f * (hi - lo)))
+
+
+def fit_normal_noise_scaling(table: dict[str, np.ndarray]) -> tuple[float, float]:
+    """(b, n0): the log-log slope of the real low image's noise (texture removed) over the model's on the
+    normal image's own noise n, and the median n."""
+    n, real, r = table["normal_noise"], table["real_noise"], table["exposure"]
+    texture = n / r  # the normal image's residual, darkened as the low frame is
+    noise = np.sqrt(np.maximum(real**2 - texture**2, (0.1 * real) ** 2))
+    reference = float(np.median(n))
+    slope, _ = np.polyfit(np.log(n / reference), np.log(noise / table["model_noise"]), 1)
+    return float(slope), reference
+
+
+def ratios_at(table: dict[str, np.ndarray], scales: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """pairs x scales: each pair's seed/real ratio at scale k x its gain, log-interpolated on its grid."""
+    log_grid = np.log(SCALES)
+    return np.stack(
+        [
+            np.exp(np.interp(np.log(scales * g), log_grid, np.log(np.maximum(row, 1e-9))))
+            for row, g in zip(table["noise_ratios"], gains, strict=True)
+        ]
+    )
+
+
+def spread(ratios: np.ndarray) -> str:
+    q = np.quantile(ratios, [0.1, 0.25, 0.5, 0.75, 0.9])
+    inside = np.mean((ratios >= 0.67) & (ratios <= 1.5))
+    return f"10/25/50/75/90 % {' '.join(f'{v:.2f}' for v in q)}; within 0.67-1.5: {inside:.0%}"
 
 
 def main() -> None:
@@ -135,6 +174,22 @@ def main() -> None:
         print(f"{k:11.3f}  {m:.3f}")
     k_one = noise_scale_at_one(medians)
     print(f"median ratio 1 at noise_scale {k_one:.3f}" if k_one else "the median ratio does not cross 1 on the grid")
+    if k_one:
+        print("  per-pair ratios there:", spread(ratios_at(table, np.array([k_one]), np.ones(len(rows)))[:, 0]))
+
+    exponent, reference = fit_normal_noise_scaling(table)
+    gains = np.array([noise_gain(float(n), (exponent, reference)) for n in table["normal_noise"]])
+    factors = f"factors {gains.min():.2f}-{gains.max():.2f}"
+    print(f"\nnormal_noise_scaling: b = {exponent:.3f}, n0 = {reference:.5f} ({factors})")
+    scaled = np.median(ratios_at(table, SCALES, gains), axis=0)
+    k_scaled = noise_scale_at_one(scaled)
+    if k_scaled:
+        print(f"with it, median ratio 1 at noise_scale {k_scaled:.3f}")
+        print("  per-pair ratios there:", spread(ratios_at(table, np.array([k_scaled]), gains)[:, 0]))
+        print(
+            'for config.json: "noise_scale":', round(k_scaled, 3),
+            '"normal_noise_scaling":', json.dumps([round(exponent, 3), round(reference, 5)]),
+        )  # fmt: skip
 
     real, own, features = table["real_shift"], table["own_shift"], table["features"]
     weights = fit_colour_shift(features, real)

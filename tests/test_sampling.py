@@ -12,13 +12,16 @@ from n2ldiff.config import DiffusionConfig, validate_diffusion_config
 from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import exposure_ratio
+from n2ldiff.metrics.artifacts import normal_noise_std
 from n2ldiff.metrics.realism import colour_statistics
 from n2ldiff.pipeline import LowLightPipeline
 from n2ldiff.sampling import (
+    NOISE_GAIN_LIMIT,
     SamplingSettings,
     calibrated_center,
     colour_shifted_center,
     matched_center,
+    noise_gain,
     normal_chromaticity,
 )
 
@@ -131,3 +134,45 @@ def test_the_colour_shift_is_validated_and_recorded_as_json():
     # A manifest read back from JSON must compare equal to the settings that wrote it (resume).
     assert json.loads(json.dumps(recorded)) == recorded
     assert recorded["colour_shift"][0] == [0.1, 0.0, 0.0, 0.0]
+
+
+def test_noise_gain_is_a_clamped_power_of_the_normal_images_noise():
+    assert noise_gain(0.004, (0.5, 0.001)) == pytest.approx(2.0)
+    assert noise_gain(0.001, (0.5, 0.004)) == pytest.approx(0.5)
+    assert noise_gain(0.003, (0.0, 0.001)) == 1.0
+    assert noise_gain(1.0, (1.0, 0.001)) == NOISE_GAIN_LIMIT
+    assert noise_gain(0.0, (1.0, 0.001)) == 1 / NOISE_GAIN_LIMIT
+    with pytest.raises(N2LDiffError, match="normal_noise_scaling"):
+        validate_diffusion_config(DiffusionConfig(normal_noise_scaling=(0.5, 0.0)))
+
+
+def _with_diffusion(pipe: LowLightPipeline, **changes) -> LowLightPipeline:
+    diffusion = dataclasses.replace(pipe.model.config.diffusion, **changes)
+    pipe.model.config = dataclasses.replace(pipe.model.config, diffusion=diffusion)
+    return pipe
+
+
+def test_normal_noise_scaling_multiplies_the_noise_by_the_whole_images_factor(tiny_v2_model_dir):
+    """A 96 x 64 photo in 32-px tiles: every tile gets the factor measured on the whole image, so the
+    output is the one made with noise_scale times that factor and no scaling."""
+    gen = torch.Generator().manual_seed(7)
+    photo = (torch.rand(1, 3, 8, 12, generator=gen) * 0.6 + 0.2).repeat_interleave(8, 2).repeat_interleave(8, 3)
+    photo = (photo + 0.02 * torch.randn(photo.shape, generator=gen)).clamp(0, 1)
+    measured = normal_noise_std(photo[0])
+    reference = measured / 3
+    scaled = _with_diffusion(
+        LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu", tile_size=32, tile_overlap=8),
+        steps=0, noise_scale=0.5, normal_noise_scaling=(1.0, reference),
+    )  # fmt: skip
+    assert scaled.settings().as_dict()["normal_noise_scaling"] == [1.0, reference]  # recorded
+    plain = _with_diffusion(
+        LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu", tile_size=32, tile_overlap=8),
+        steps=0, noise_scale=0.5 * 3,
+    )  # fmt: skip
+    off = _with_diffusion(
+        LowLightPipeline.from_pretrained(tiny_v2_model_dir, device="cpu", tile_size=32, tile_overlap=8),
+        steps=0, noise_scale=0.5,
+    )  # fmt: skip
+    out_scaled = scaled.generate(photo, [3], exposure=4.0)
+    torch.testing.assert_close(out_scaled, plain.generate(photo, [3], exposure=4.0), atol=1e-5, rtol=0)
+    assert (out_scaled - off.generate(photo, [3], exposure=4.0)).abs().max() > 1e-3  # the factor matters

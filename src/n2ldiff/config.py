@@ -79,6 +79,12 @@ class DiffusionConfig:
     # Models with a noise-level head: a factor on the predicted noise std when sampling, calibrated after
     # training on the *train* split (benchmarks/calibrate_sampling.py) so seeds vary like real noise.
     noise_scale: float = 1.0
+    # Models with a noise-level head: (exponent b, reference n0). The noise std is further multiplied per
+    # image by (n / n0)^b, clamped to [1/4, 4], where n is the normal image's own noise std in its flattest
+    # regions (metrics.artifacts.normal_noise_std): a camera's noisier captures are noisier in the low
+    # frame too, which the network does not pick up. Fitted with noise_scale on the *train* split
+    # (benchmarks/calibrate_sampling.py). None: no per-image factor.
+    normal_noise_scaling: tuple[float, float] | None = None
     # Exposure-conditioned models: rescale the center of each image so that its mean is exactly
     # mean(normal) / R. The network's own darkening drifts from the request at large R (it saw few
     # such frames); the noise is zero-mean, so the output's measured R then follows the request.
@@ -406,6 +412,11 @@ def validate_diffusion_config(diffusion: DiffusionConfig, where: str = "diffusio
     shift = diffusion.colour_shift
     if shift is not None and (len(shift) != 3 or any(len(row) != 4 for row in shift)):
         raise N2LDiffError(f"{where}.colour_shift: needs 3 rows of 4 numbers, got {[list(r) for r in shift]!r}")
+    scaling = diffusion.normal_noise_scaling
+    if scaling is not None and (len(scaling) != 2 or not scaling[1] > 0):
+        raise N2LDiffError(
+            f"{where}.normal_noise_scaling: needs [exponent, reference noise std > 0], got {list(scaling)!r}"
+        )
     _check_finite_floats(diffusion, where)
     return diffusion
 

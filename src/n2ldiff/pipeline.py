@@ -29,7 +29,7 @@ from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import Exposure
 from n2ldiff.files import sha256_file
 from n2ldiff.models.n2ldiff import N2LDiff
-from n2ldiff.sampling import SamplingSettings, sample
+from n2ldiff.sampling import SamplingSettings, noise_gains, sample
 from n2ldiff.tiling import tiled_apply
 
 __all__ = ["BACKENDS", "LowLightPipeline", "N2LDiffMethod", "SamplingSettings", "default_model_dir", "resolve_device"]
@@ -148,11 +148,14 @@ class LowLightPipeline:
         noise: PositionalNoise,
         settings: SamplingSettings,
         exposures: Sequence[float] | None = None,
+        gains: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Sample one batch whose H and W are already multiples of the network stride. [0,1] -> [0,1]."""
+        """Sample one batch whose H and W are already multiples of the network stride. [0,1] -> [0,1].
+
+        ``gains``: per-row noise factors measured on the whole images (``sampling.noise_gains``)."""
         normal = normal.to(self.device, torch.float32)
         exposure = None if exposures is None else torch.tensor(list(exposures), device=self.device)
-        return sample(self.networks, self.diffusion, normal, noise, settings, exposure).contiguous()
+        return sample(self.networks, self.diffusion, normal, noise, settings, exposure, gains).contiguous()
 
     @torch.no_grad()
     def generate(
@@ -187,9 +190,10 @@ class LowLightPipeline:
             exposures = self.exposures(images, seeds, exposure)
         noise = PositionalNoise(seeds)
         multiple = self.model.config.model.size_multiple
+        gains = noise_gains(images.to(torch.float32), settings)  # whole images: the same for every tile
 
         def run_tile(tile: torch.Tensor, offset: tuple[int, int]) -> torch.Tensor:
-            return self.sample_batch(tile, noise.at(offset), settings, exposures).to(tile.device)
+            return self.sample_batch(tile, noise.at(offset), settings, exposures, gains).to(tile.device)
 
         out = tiled_apply(run_tile, images.to(torch.float32), self.tile_size, self.tile_overlap, multiple)
         return out.clamp(0, 1)

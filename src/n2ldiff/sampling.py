@@ -37,6 +37,7 @@ class SamplingSettings:
     # The model's sampling-time calibrations (DiffusionConfig): part of the settings, so that manifests and
     # caches tell outputs made with different ones apart.
     noise_scale: float = 1.0
+    normal_noise_scaling: tuple[float, float] | None = None
     match_exposure: bool = False
     colour_shift: tuple[tuple[float, ...], ...] | None = None
 
@@ -72,6 +73,7 @@ class SamplingSettings:
             start_timestep=config.start_timestep,
             timestep_spacing=config.timestep_spacing,
             noise_scale=config.noise_scale,
+            normal_noise_scaling=config.normal_noise_scaling,
             match_exposure=config.match_exposure,
             colour_shift=config.colour_shift,
         )
@@ -129,6 +131,27 @@ def calibrated_center(
     return center
 
 
+#: The per-image factor of ``normal_noise_scaling`` stays within [1 / NOISE_GAIN_LIMIT, NOISE_GAIN_LIMIT].
+NOISE_GAIN_LIMIT = 4.0
+
+
+def noise_gain(normal_noise: float, scaling: tuple[float, float]) -> float:
+    """``normal_noise_scaling``'s factor (n / n0)^b for a normal image whose own noise std is n."""
+    exponent, reference = scaling
+    gain = (max(normal_noise, 1e-6) / reference) ** exponent
+    return min(max(gain, 1 / NOISE_GAIN_LIMIT), NOISE_GAIN_LIMIT)
+
+
+def noise_gains(normal: torch.Tensor, settings: SamplingSettings) -> torch.Tensor | None:
+    """One ``noise_gain`` per row of B x 3 x H x W ``normal``; None without ``normal_noise_scaling``."""
+    if settings.normal_noise_scaling is None:
+        return None
+    from n2ldiff.metrics.artifacts import normal_noise_std
+
+    values = [noise_gain(normal_noise_std(image), settings.normal_noise_scaling) for image in normal]
+    return torch.tensor(values, dtype=normal.dtype, device=normal.device)
+
+
 @torch.no_grad()
 def sample(
     model: Networks,
@@ -137,18 +160,24 @@ def sample(
     noise: NoiseSource,
     settings: SamplingSettings,
     exposure: torch.Tensor | None = None,
+    gains: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """B x 3 x H x W normal-light images in [0, 1] (H, W multiples of the stride) -> low-light, [0, 1].
 
     ``model``: an ``N2LDiff`` or any other ``Networks`` backend (one ``encode``, one ``denoise`` per step).
 
-    ``exposure``: the exposure ratio R per row, for exposure-conditioned models.
+    ``exposure``: the exposure ratio R per row, for exposure-conditioned models. ``gains``: the per-row
+    ``normal_noise_scaling`` factors when ``normal`` is a tile (measured on the whole images, so that every
+    tile of an image gets the same); by default they are measured on ``normal``.
     """
     encoding = model.encode(normal, exposure)
     center = to_model_range(calibrated_center(encoding.center, normal, exposure, settings))
     noise_std = None
     if encoding.log_noise_std is not None and diffusion.prediction_type == "preconditioned":
         noise_std = noise_std_from_log(encoding.log_noise_std) * settings.noise_scale
+        gains = noise_gains(normal, settings) if gains is None else gains
+        if gains is not None and settings.normal_noise_scaling is not None:
+            noise_std = noise_std * gains.to(noise_std).reshape(-1, 1, 1, 1)
 
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return diffusion.x0_from_output(model.denoise(x, t, normal, encoding), x, t, center, noise_std)

@@ -12,6 +12,7 @@ from n2ldiff.metrics.artifacts import (
     blotch_ratio,
     checkerboard_ratio,
     flat_mask,
+    normal_noise_std,
     real_noise_std,
     seed_noise_ratio,
 )
@@ -47,6 +48,21 @@ def test_seed_noise_ratio_recovers_a_known_noise_ratio():
     for factor in (0.5, 1.0, 2.0):
         outs = normal[None] / 4 + factor * sigma * torch.randn((4, *normal.shape), generator=gen)
         assert seed_noise_ratio(outs, low, normal) == pytest.approx(factor, rel=0.1)
+
+
+def test_normal_noise_std_recovers_the_noise_of_a_noisy_photo_also_from_its_central_crop():
+    gen = torch.Generator().manual_seed(4)
+    clean = smooth_scene(5)
+    assert normal_noise_std(clean) < 0.004  # smooth content alone reads as little noise
+    for sigma in (0.01, 0.03):
+        noisy = clean + sigma * torch.randn(clean.shape, generator=gen)
+        assert normal_noise_std(noisy) == pytest.approx(sigma, rel=0.1)
+        # Only the central 32 x 32 is read: the much louder noise around it does not count.
+        framed = clean.clone()
+        framed[:, 48:80, 48:80] = noisy[:, 48:80, 48:80]
+        loud = framed + 0.1 * torch.randn(clean.shape, generator=gen) * (framed == clean)
+        assert normal_noise_std(loud, max_side=32) == pytest.approx(sigma, rel=0.2)
+        assert normal_noise_std(loud) > 2 * sigma  # read whole, the loud part dominates
 
 
 def test_blotch_ratio_separates_pixel_noise_from_blobs():
