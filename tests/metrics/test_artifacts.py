@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from n2ldiff.metrics.artifacts import (
+    _quantile,
     blotch_ratio,
+    box_mean,
     checkerboard_ratio,
     flat_mask,
     normal_noise_std,
@@ -72,3 +74,16 @@ def test_blotch_ratio_separates_pixel_noise_from_blobs():
     blobs = F.interpolate(torch.randn(1, 3, 8, 8, generator=gen), size=(128, 128), mode="bilinear")[0]
     assert blotch_ratio(a + 20 * blobs, b) > 0.8
     assert math.isclose(blotch_ratio(a, a), 0.0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 1000])
+@pytest.mark.parametrize("q", [0.0, 0.2, 0.5, 1.0])
+def test_the_selection_quantile_equals_torch_quantile(n, q):
+    values = torch.randn(n, generator=torch.Generator().manual_seed(n))
+    assert torch.allclose(_quantile(values, q), torch.quantile(values, q))
+
+
+def test_box_mean_equals_average_pooling():
+    x = torch.rand(2, 3, 20, 30, generator=torch.Generator().manual_seed(0))
+    for size in (3, 7):
+        torch.testing.assert_close(box_mean(x, size), F.avg_pool2d(x, size, stride=1), atol=1e-6, rtol=0)

@@ -28,13 +28,21 @@ def gray(image: Tensor) -> Tensor:
     return image.float().mean(dim=-3, keepdim=True)
 
 
+def box_mean(x: Tensor, size: int) -> Tensor:
+    """N x C x H x W -> the size x size mean of every valid window (no padding). A depthwise convolution:
+    on CPU about twice as fast as stride-1 average pooling."""
+    channels = x.shape[1]
+    kernel = torch.full((channels, 1, size, size), 1.0 / size**2, dtype=x.dtype, device=x.device)
+    return F.conv2d(x, kernel, groups=channels)
+
+
 def box_residual(image: Tensor, size: int = 3) -> Tensor:
     """image minus its size x size mean (reflect padding); N x C x H x W or C x H x W."""
     x = image.float()
     batched = x.ndim == 4
     x = x if batched else x[None]
     pad = size // 2
-    mean = F.avg_pool2d(F.pad(x, (pad, pad, pad, pad), mode="reflect"), size, stride=1)
+    mean = box_mean(F.pad(x, (pad, pad, pad, pad), mode="reflect"), size)
     out = x - mean
     return out if batched else out[0]
 
@@ -72,14 +80,25 @@ def flat_mask(normal: Tensor, quantile: float = 0.2, size: int = 7) -> Tensor:
     g = gray(normal.reshape(-1, *normal.shape[-3:])[0])[None]
     pad = size // 2
     padded = F.pad(g, (pad, pad, pad, pad), mode="reflect")
-    mean = F.avg_pool2d(padded, size, stride=1)
-    var = (F.avg_pool2d(padded**2, size, stride=1) - mean**2).clamp_min(0)
+    mean = box_mean(padded, size)
+    var = (box_mean(padded**2, size) - mean**2).clamp_min(0)
     std = var.sqrt()[0, 0]
     usable = (g[0, 0] > 2 / 255) & (g[0, 0] < 250 / 255)
     if not bool(usable.any()):
         usable = torch.ones_like(usable)
-    threshold = torch.quantile(std[usable], quantile)
+    threshold = _quantile(std[usable], quantile)
     return usable & (std <= threshold)
+
+
+def _quantile(values: Tensor, q: float) -> Tensor:
+    """``torch.quantile`` (linear interpolation) of a 1-D tensor by two selections: several times faster
+    than its full sort, and without its limit of 16M elements."""
+    position = q * (values.numel() - 1)
+    below, frac = int(math.floor(position)), position - math.floor(position)
+    low = values.kthvalue(below + 1).values
+    if frac == 0:
+        return low
+    return low + (values.kthvalue(below + 2).values - low) * frac
 
 
 def real_noise_std(low: Tensor, mask: Tensor) -> float:
