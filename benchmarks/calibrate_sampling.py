@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,10 +160,13 @@ def main() -> None:
             parser.error(f"--data {spec!r}: expected DIR:LAYOUT")
         pairs = find_pairs(root, layout, split="train")[:: args.every]
         sources.append(f"{len(pairs)} train pairs of {root} ({layout})")
+        live = sys.stderr.isatty()  # a live counter on a terminal; nothing in a log file
         for i, p in enumerate(pairs):
             rows.append(measure_pair(pipe, read_image(p.normal_path).rgb, read_image(p.low_path).rgb))
-            print(f"\r{root}: {i + 1}/{len(pairs)} pairs", end="", flush=True)
-        print()
+            if live:
+                print(f"\r{root}: {i + 1}/{len(pairs)} pairs", end="", flush=True, file=sys.stderr)
+        if live:
+            print(file=sys.stderr)
     table = {key: np.stack([r[key] for r in rows]) for key in rows[0]}
     if args.save:
         np.savez(args.save, **table)

@@ -16,6 +16,7 @@ from n2ldiff.data.io import read_image
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.metrics.fidelity import psnr, ssim
 from n2ldiff.metrics.weights import default_weights_dir, weights_available
+from tests.conftest import REPO_ROOT
 
 SCENES = ("a", "b", "c", "d")
 
@@ -347,9 +348,6 @@ def test_n2ldiff_exposure_rows_and_the_oracle(dataset, tmp_path, tiny_v2_model_d
     with pytest.raises(N2LDiffError, match="not conditioned on the exposure"):
         run_benchmark(_config(dataset, tmp_path / "v1", methods=["n2ldiff"], seeds=[5], model=tiny_model_dir,
                               max_images=2, figures=False, exposures=["oracle"]))  # fmt: skip
-
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _readme_section(title: str) -> str:
