@@ -42,7 +42,8 @@ from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.diffusion.process import noise_std_from_log
 from n2ldiff.diffusion.samplers import X0_DRAW
 from n2ldiff.exposure import exposure_ratio
-from n2ldiff.metrics.artifacts import flat_mask, normal_noise_std, real_noise_std, seed_std
+from n2ldiff.image_noise import flat_mask, normal_noise_std, real_noise_std
+from n2ldiff.metrics.artifacts import seed_std
 from n2ldiff.metrics.realism import colour_statistics
 from n2ldiff.pipeline import LowLightPipeline
 from n2ldiff.sampling import calibrated_center, colour_shift_features, noise_gain, normal_chromaticity

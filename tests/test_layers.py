@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
         "n2ldiff.exposure",
         "n2ldiff.seeds",
         "n2ldiff.tiling",
+        "n2ldiff.image_noise",
     ),  # fmt: skip
     # reading and writing images, dataset layouts
     ("n2ldiff.data",),

@@ -17,6 +17,7 @@ from n2ldiff.diffusion.noise import NoiseSource
 from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range, noise_std_from_log, to_model_range
 from n2ldiff.diffusion.samplers import SAMPLERS, make_sampler, sample_loop
 from n2ldiff.errors import N2LDiffError
+from n2ldiff.image_noise import normal_noise_std
 
 if TYPE_CHECKING:
     from n2ldiff.backends import Networks
@@ -146,8 +147,6 @@ def noise_gains(normal: torch.Tensor, settings: SamplingSettings) -> torch.Tenso
     """One ``noise_gain`` per row of B x 3 x H x W ``normal``; None without ``normal_noise_scaling``."""
     if settings.normal_noise_scaling is None:
         return None
-    from n2ldiff.metrics.artifacts import normal_noise_std
-
     values = [noise_gain(normal_noise_std(image), settings.normal_noise_scaling) for image in normal]
     return torch.tensor(values, dtype=normal.dtype, device=normal.device)
 

@@ -4,8 +4,7 @@
   peaks at the Nyquist frequencies of the image's high frequencies. Real photos give 1.3-2.
 * ``seed_noise_ratio``: in regions flat in the normal image, the per-pixel std across seeds over the real
   low image's noise there (estimated from its 3x3 mean-filter residual). Real-like variation gives ~1.
-* ``normal_noise_std``: the same noise estimate on the normal image itself (a sampling calibration uses
-  it: a camera's noisier captures are noisier in both frames).
+  The noise estimates (flat regions, residual noise) live in ``n2ldiff.image_noise``.
 * ``blotch_ratio``: the std of the difference between two seeds after 8x8 block averaging over its
   full-resolution std. Pixel-independent noise gives 1/8 = 0.125; seed-dependent blobs give more.
 
@@ -20,31 +19,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from n2ldiff.image_noise import box_residual, flat_mask, gray, normal_noise_std, real_noise_std
+
+__all__ = [
+    "BLOCK",
+    "blotch_ratio",
+    "box_residual",
+    "checkerboard_ratio",
+    "flat_mask",
+    "gray",
+    "normal_noise_std",
+    "real_noise_std",
+    "seed_noise_ratio",
+    "seed_std",
+]
+
 BLOCK = 8
-
-
-def gray(image: Tensor) -> Tensor:
-    """Channel mean, keeping a channel dim: ... x 3 x H x W -> ... x 1 x H x W."""
-    return image.float().mean(dim=-3, keepdim=True)
-
-
-def box_mean(x: Tensor, size: int) -> Tensor:
-    """N x C x H x W -> the size x size mean of every valid window (no padding). A depthwise convolution:
-    on CPU about twice as fast as stride-1 average pooling."""
-    channels = x.shape[1]
-    kernel = torch.full((channels, 1, size, size), 1.0 / size**2, dtype=x.dtype, device=x.device)
-    return F.conv2d(x, kernel, groups=channels)
-
-
-def box_residual(image: Tensor, size: int = 3) -> Tensor:
-    """image minus its size x size mean (reflect padding); N x C x H x W or C x H x W."""
-    x = image.float()
-    batched = x.ndim == 4
-    x = x if batched else x[None]
-    pad = size // 2
-    mean = box_mean(F.pad(x, (pad, pad, pad, pad), mode="reflect"), size)
-    out = x - mean
-    return out if batched else out[0]
 
 
 def checkerboard_ratio(image: Tensor, tile: int = 32) -> float:
@@ -72,52 +62,6 @@ def checkerboard_ratio(image: Tensor, tile: int = 32) -> float:
         band[y, x] = False
     peak = max(float(power[y, x]) for y, x in nyquist)
     return math.sqrt(peak / max(float(power[band].median()), 1e-20))
-
-
-def flat_mask(normal: Tensor, quantile: float = 0.2, size: int = 7) -> Tensor:
-    """H x W bool: pixels whose local (size x size) std in the normal image's gray is in the lowest
-    ``quantile``, away from black and clipped pixels."""
-    g = gray(normal.reshape(-1, *normal.shape[-3:])[0])[None]
-    pad = size // 2
-    padded = F.pad(g, (pad, pad, pad, pad), mode="reflect")
-    mean = box_mean(padded, size)
-    var = (box_mean(padded**2, size) - mean**2).clamp_min(0)
-    std = var.sqrt()[0, 0]
-    usable = (g[0, 0] > 2 / 255) & (g[0, 0] < 250 / 255)
-    if not bool(usable.any()):
-        usable = torch.ones_like(usable)
-    threshold = _quantile(std[usable], quantile)
-    return usable & (std <= threshold)
-
-
-def _quantile(values: Tensor, q: float) -> Tensor:
-    """``torch.quantile`` (linear interpolation) of a 1-D tensor by two selections: several times faster
-    than its full sort, and without its limit of 16M elements."""
-    position = q * (values.numel() - 1)
-    below, frac = int(math.floor(position)), position - math.floor(position)
-    low = values.kthvalue(below + 1).values
-    if frac == 0:
-        return low
-    return low + (values.kthvalue(below + 2).values - low) * frac
-
-
-def real_noise_std(low: Tensor, mask: Tensor) -> float:
-    """Noise std of a real low image in ``mask``: RMS of its 3x3 mean-filter residual / sqrt(8/9)."""
-    residual = box_residual(low.reshape(-1, *low.shape[-3:])[0].float())
-    return float(residual[:, mask].pow(2).mean().sqrt()) / math.sqrt(8 / 9)
-
-
-def normal_noise_std(normal: Tensor, max_side: int = 1024) -> float:
-    """The normal image's own noise std (``real_noise_std`` in its flattest regions, ``flat_mask``).
-
-    Measured on the central ``max_side`` crop at most: noise is a property of the capture, and the crop
-    bounds the cost on very large photos. A camera's noisier captures give higher values in both frames.
-    """
-    image = normal.reshape(-1, *normal.shape[-3:])[0]
-    h, w = image.shape[-2:]
-    top, left = max(0, (h - max_side) // 2), max(0, (w - max_side) // 2)
-    crop = image[:, top : top + max_side, left : left + max_side]
-    return real_noise_std(crop, flat_mask(crop))
 
 
 def seed_std(outputs: Tensor, mask: Tensor) -> float:
