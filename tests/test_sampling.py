@@ -22,6 +22,7 @@ from n2ldiff.sampling import (
     colour_shifted_center,
     matched_center,
     noise_gain,
+    noise_gains,
     normal_chromaticity,
 )
 
@@ -142,6 +143,10 @@ def test_noise_gain_is_a_clamped_power_of_the_normal_images_noise():
     assert noise_gain(0.003, (0.0, 0.001)) == 1.0
     assert noise_gain(1.0, (1.0, 0.001)) == NOISE_GAIN_LIMIT
     assert noise_gain(0.0, (1.0, 0.001)) == 1 / NOISE_GAIN_LIMIT
+    settings = SamplingSettings(sampler="ddim", steps=0, normal_noise_scaling=(1.0, 0.001))
+    tiny = torch.rand(2, 3, 1, 40)  # too small to measure (and to reflect-pad): the factor stays 1
+    assert noise_gains(tiny, settings).tolist() == [1.0, 1.0]
+    assert noise_gains(tiny, SamplingSettings(sampler="ddim", steps=0)) is None
     with pytest.raises(N2LDiffError, match="normal_noise_scaling"):
         validate_diffusion_config(DiffusionConfig(normal_noise_scaling=(0.5, 0.0)))
 

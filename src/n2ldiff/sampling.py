@@ -143,11 +143,18 @@ def noise_gain(normal_noise: float, scaling: tuple[float, float]) -> float:
     return min(max(gain, 1 / NOISE_GAIN_LIMIT), NOISE_GAIN_LIMIT)
 
 
+#: Images with a side below this are too small to measure their noise: their factor is 1.
+MIN_NOISE_SIDE = 16
+
+
 def noise_gains(normal: torch.Tensor, settings: SamplingSettings) -> torch.Tensor | None:
     """One ``noise_gain`` per row of B x 3 x H x W ``normal``; None without ``normal_noise_scaling``."""
-    if settings.normal_noise_scaling is None:
+    scaling = settings.normal_noise_scaling
+    if scaling is None:
         return None
-    values = [noise_gain(normal_noise_std(image), settings.normal_noise_scaling) for image in normal]
+    if min(normal.shape[-2:]) < MIN_NOISE_SIDE:
+        return torch.ones(normal.shape[0], dtype=normal.dtype, device=normal.device)
+    values = [noise_gain(normal_noise_std(image), scaling) for image in normal]
     return torch.tensor(values, dtype=normal.dtype, device=normal.device)
 
 
