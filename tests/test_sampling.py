@@ -12,7 +12,7 @@ from n2ldiff.config import DiffusionConfig, validate_diffusion_config
 from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import exposure_ratio
-from n2ldiff.metrics.artifacts import normal_noise_std
+from n2ldiff.image_noise import normal_noise_std
 from n2ldiff.metrics.realism import colour_statistics
 from n2ldiff.pipeline import LowLightPipeline
 from n2ldiff.sampling import (

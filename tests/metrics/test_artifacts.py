@@ -8,13 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from n2ldiff.metrics.artifacts import (
-    blotch_ratio,
-    checkerboard_ratio,
-    flat_mask,
-    real_noise_std,
-    seed_noise_ratio,
-)
+from n2ldiff.image_noise import flat_mask, real_noise_std
+from n2ldiff.metrics.artifacts import blotch_ratio, checkerboard_ratio, seed_noise_ratio
 
 
 def smooth_scene(seed: int = 0, size: int = 128) -> torch.Tensor:

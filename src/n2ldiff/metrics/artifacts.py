@@ -19,20 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from n2ldiff.image_noise import box_residual, flat_mask, gray, normal_noise_std, real_noise_std
-
-__all__ = [
-    "BLOCK",
-    "blotch_ratio",
-    "box_residual",
-    "checkerboard_ratio",
-    "flat_mask",
-    "gray",
-    "normal_noise_std",
-    "real_noise_std",
-    "seed_noise_ratio",
-    "seed_std",
-]
+from n2ldiff.image_noise import box_residual, flat_mask, gray, real_noise_std
 
 BLOCK = 8
 
