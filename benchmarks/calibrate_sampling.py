@@ -19,6 +19,11 @@ Two calibrations of ``diffusion`` in the model's ``config.json``, both made afte
   (W: 3 x 4). The script prints the benchmark's colour-cast error (L1 distance of the chromaticity shifts)
   of no shift (the dark-clean control), of the network's own colour and of the fitted model, the last
   leave-one-scene-out, so that the fit is judged on pairs it did not see.
+* ``exposure_quantiles``: the distribution ``--exposure auto`` draws R from. The script prints the
+  quantiles of R over *all* train pairs of each source (``--every`` does not thin them). A ``pairs``
+  source is one low-light photo per scene (SICE's rule: each scene's darkest usable frame), which is what
+  auto should imitate; a ``frames`` source also holds the brackets only 1.7x darker, which teach the
+  exposure conditioning but are not what a user means by a low-light photo.
 
 Every pair is encoded once at its own exposure ratio. Several ``--data DIR:LAYOUT`` sources are pooled.
 
@@ -31,17 +36,18 @@ import argparse
 import dataclasses
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from n2ldiff.data.io import read_image
-from n2ldiff.data.layouts import find_pairs
+from n2ldiff.data.layouts import ImagePair, find_pairs
 from n2ldiff.diffusion.noise import PositionalNoise
 from n2ldiff.diffusion.process import noise_std_from_log
 from n2ldiff.diffusion.samplers import X0_DRAW
-from n2ldiff.exposure import exposure_ratio
+from n2ldiff.exposure import exposure_ratio, training_quantiles
 from n2ldiff.image_noise import flat_mask, normal_noise_std, real_noise_std
 from n2ldiff.metrics.artifacts import seed_std
 from n2ldiff.metrics.realism import colour_statistics
@@ -143,6 +149,13 @@ def spread(ratios: np.ndarray) -> str:
     return f"10/25/50/75/90 % {' '.join(f'{v:.2f}' for v in q)}; within 0.67-1.5: {inside:.0%}"
 
 
+def exposure_quantiles(pairs: Sequence[ImagePair]) -> tuple[float, ...]:
+    """The stored quantiles of R over ``pairs`` (as training stores them for auto)."""
+    return training_quantiles(
+        [float(exposure_ratio(read_image(p.normal_path).rgb, read_image(p.low_path).rgb)) for p in pairs]
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", nargs="+", required=True, help="DIR:LAYOUT, one or more (train split used)")
@@ -155,11 +168,14 @@ def main() -> None:
     pipe = LowLightPipeline.from_pretrained(args.model, device="cpu")
     rows: list[dict[str, np.ndarray]] = []
     sources = []
+    distributions = {}
     for spec in args.data:
         root, _, layout = spec.rpartition(":")
         if not root:
             parser.error(f"--data {spec!r}: expected DIR:LAYOUT")
-        pairs = find_pairs(root, layout, split="train")[:: args.every]
+        every_pair = find_pairs(root, layout, split="train")
+        distributions[f"{root} ({layout}, {len(every_pair)} train pairs)"] = exposure_quantiles(every_pair)
+        pairs = every_pair[:: args.every]
         sources.append(f"{len(pairs)} train pairs of {root} ({layout})")
         live = sys.stderr.isatty()  # a live counter on a terminal; nothing in a log file
         for i, p in enumerate(pairs):
@@ -204,6 +220,11 @@ def main() -> None:
     print(f"  linear model, leave-one-pair-out    {leave_one_out_error(features, real):.4f}")
     print(f"  linear model, fitted on all (in-sample) {np.abs(features @ weights.T - real).sum(1).mean():.4f}")
     print("colour_shift for config.json:", json.dumps([[round(float(v), 5) for v in row] for row in weights]))
+
+    print("\nexposure_quantiles (auto's distribution of R; 21 quantiles, 0 % to 100 %), per source:")
+    for source, quantiles in distributions.items():
+        print(f"  {source}: median R {quantiles[len(quantiles) // 2]:g}")
+        print("  exposure_quantiles for config.json:", json.dumps(list(quantiles)))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from PIL import Image
 from n2ldiff.exposure import exposure_ratio
 from n2ldiff.metrics.artifacts import blotch_ratio, checkerboard_ratio
 from n2ldiff.pipeline import LowLightPipeline, default_model_dir
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, SHARED, require_shared
 
 EXAMPLES = ("astronaut", "chelsea", "coffee")
 
@@ -38,6 +38,20 @@ def test_default_model_is_model_v2(pipe):
     m = pipe.model.config.model
     assert (m.upsample, m.exposure_conditioning, m.noise_level_head, m.center) == ("resize-conv", True, True, "gain")
     assert pipe.takes_exposure and len(pipe.model.config.exposure_quantiles) > 2
+
+
+def test_auto_draws_from_the_train_pairs_exposure_ratios(pipe):
+    """The shipped ``exposure_quantiles`` are those of R over SICE's 171 train pairs (one low-light photo
+    per scene, as ``benchmarks/calibrate_sampling.py`` prints them), never the test split's."""
+    from n2ldiff.data.io import read_image
+    from n2ldiff.data.layouts import find_pairs
+    from n2ldiff.exposure import training_quantiles
+
+    root = require_shared(SHARED / "data" / "sice_pairs", "needs the SICE pairs")
+    pairs = find_pairs(root, "pairs", split="train")
+    ratios = [float(exposure_ratio(read_image(p.normal_path).rgb, read_image(p.low_path).rgb)) for p in pairs]
+    assert len(pairs) == 171
+    assert pipe.model.config.exposure_quantiles == pytest.approx(training_quantiles(ratios), abs=1e-4)
 
 
 @pytest.mark.parametrize("name", EXAMPLES)

@@ -5,7 +5,8 @@ everywhere: ``exposure`` (``--exposure`` in the CLI). A user gives it as
 
 * a number, ``4``;
 * a range, ``2:16``, drawn log-uniformly per image and seed;
-* ``auto`` (the default), drawn from the model's training distribution of R (its stored quantiles);
+* ``auto`` (the default), drawn from the distribution of R stored with the model (its quantiles: training
+  stores its training pairs'; the shipped model's are SICE's train pairs', one low-light photo per scene);
 * ``oracle`` (benchmark only): each pair's own real R.
 
 Draws are a pure function of (image content, seed), so they are reproducible and independent of batch

@@ -211,7 +211,7 @@ class LowLightPipeline:
         """Accepts a PIL image, numpy array, tensor, or a list of them (sizes may differ).
 
         ``exposure``: how much darker, R = mean(normal) / mean(low): a number (4 = two stops), a range
-        ``"2:16"`` (log-uniform per image and seed) or ``"auto"`` (the model's training distribution).
+        ``"2:16"`` (log-uniform per image and seed) or ``"auto"`` (drawn from the distribution of R stored with the model).
         Every image is generated once per seed. Returns N x 3 x H x W (one image or a batch; rows are
         image-major: image 0 with every seed, then image 1, ...) or, for a list of differently sized
         images, a list of such tensors (one per image).
@@ -259,6 +259,8 @@ class N2LDiffMethod:
         out = self.sampling.as_dict()
         if self.pipeline.takes_exposure:
             out["exposure"] = str(self.exposure)
+            if self.exposure.kind == "auto":  # what auto draws from: a recalibrated model must not resume old draws
+                out["exposure_quantiles"] = list(self.pipeline.model.config.exposure_quantiles)
         if self.pipeline.backend != "torch":  # recorded when not the default (outputs agree within 1/255)
             out["backend"] = self.pipeline.backend
         return out

@@ -6,6 +6,7 @@ import importlib.util
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import REPO_ROOT
 
@@ -38,3 +39,21 @@ def test_a_pairs_ratio_at_a_scaled_noise_is_read_off_its_own_grid(calibrate):
     table = {"noise_ratios": np.stack([2.0 * grid, 0.5 * grid])}  # ratio proportional to k
     out = calibrate.ratios_at(table, np.array([0.1, 0.2]), np.array([1.0, 4.0]))
     np.testing.assert_allclose(out, [[0.2, 0.4], [0.2, 0.4]], rtol=1e-6)
+
+
+def test_the_auto_distribution_is_the_quantiles_of_each_pairs_exposure_ratio(calibrate, tmp_path):
+    from n2ldiff.data.io import write_image
+    from n2ldiff.data.layouts import ImagePair
+
+    pairs = []
+    for i, level in enumerate((0.4, 0.2, 0.1, 0.05)):  # normal mean 0.8: R = 2, 4, 8, 16
+        normal, low = tmp_path / f"normal{i}.png", tmp_path / f"low{i}.png"
+        write_image(normal, torch.full((3, 16, 16), 0.8))
+        write_image(low, torch.full((3, 16, 16), level))
+        pairs.append(ImagePair(f"p{i}", normal, low))
+    quantiles = calibrate.exposure_quantiles(pairs)
+    assert len(quantiles) == 21
+    # 8-bit rounding moves each R slightly: 204/102 = 2, 204/51 = 4, 204/26 = 7.85, 204/13 = 15.7
+    assert quantiles[0] == pytest.approx(2.0, rel=1e-3) and quantiles[-1] == pytest.approx(204 / 13, rel=1e-3)
+    assert quantiles[10] == pytest.approx((4 + 204 / 26) / 2, rel=1e-3)  # the median of four values
+    assert list(quantiles) == sorted(quantiles)

@@ -212,3 +212,25 @@ def test_outputs_by_batch_size_and_threads_differ_by_at_most_one_level(tmp_path,
         assert worst <= 1, f"{name}: {worst} levels from the 1-thread, batch-1 run"
     for name in reference:  # same settings, batch size and threads: the same bytes
         assert (runs["t2-b4-3"] / name).read_bytes() == (runs["t2-b4-4"] / name).read_bytes()
+
+
+def test_resume_refuses_auto_draws_from_a_recalibrated_exposure_distribution(tmp_path, tiny_v2_model_dir):
+    """``auto`` records the quantiles it drew from: after a model's ``exposure_quantiles`` change (same
+    weights), its old outputs are not silently resumed."""
+    import json
+    import shutil
+
+    from n2ldiff.inference.methods import load_method
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_v2_model_dir, model)
+    inputs = make_inputs(tmp_path / "in", n=1)
+    out = tmp_path / "out"
+    run_jobs(inputs, out, [1], load_method("n2ldiff", model, "cpu", exposure="auto"), progress=False)
+    config = json.loads((model / "config.json").read_text())
+    config["exposure_quantiles"] = [2 * q for q in config["exposure_quantiles"]]
+    (model / "config.json").write_text(json.dumps(config))
+    with pytest.raises(N2LDiffError, match="exposure_quantiles"):
+        run_jobs(inputs, out, [1], load_method("n2ldiff", model, "cpu", exposure="auto"), resume=True, progress=False)
+    fixed = load_method("n2ldiff", model, "cpu", exposure=4)
+    assert "exposure_quantiles" not in fixed.settings  # a fixed R does not depend on them

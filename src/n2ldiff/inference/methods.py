@@ -116,7 +116,10 @@ class DarkCleanMethod:
 
     @property
     def settings(self) -> dict[str, Any]:
-        return {"method": self.name, "exposure": str(self.exposure)}
+        out: dict[str, Any] = {"method": self.name, "exposure": str(self.exposure)}
+        if self.exposure.kind == "auto":
+            out["exposure_quantiles"] = list(self._quantiles)
+        return out
 
     def exposures(self, images: torch.Tensor, seeds: list[int]) -> list[float]:
         return [self.exposure.draw(image, seed, self._quantiles) for image, seed in zip(images, seeds, strict=True)]
