@@ -211,8 +211,8 @@ class LowLightPipeline:
         """Accepts a PIL image, numpy array, tensor, or a list of them (sizes may differ).
 
         ``exposure``: how much darker, R = mean(normal) / mean(low): a number (4 = two stops), a range
-        ``"2:16"`` (log-uniform per image and seed) or ``"auto"`` (drawn from the distribution of R stored with the model).
-        Every image is generated once per seed. Returns N x 3 x H x W (one image or a batch; rows are
+        ``"2:16"`` (log-uniform per image and seed) or ``"auto"`` (drawn from the distribution of R stored
+        with the model). Every image is generated once per seed. Returns N x 3 x H x W (one image or a batch; rows are
         image-major: image 0 with every seed, then image 1, ...) or, for a list of differently sized
         images, a list of such tensors (one per image).
         """

@@ -34,7 +34,8 @@ def _print_methods(value: bool) -> None:
 
 EXPOSURE_HELP = (
     "How much darker, R = mean(normal) / mean(low): a number (4 = two stops), a range 2:16 (drawn "
-    "log-uniformly per image and seed) or auto (drawn from the distribution of R stored with the model). Recorded per output."
+    "log-uniformly per image and seed) or auto (drawn from the distribution of R stored with the model). "
+    "Recorded per output."
 )
 
 
