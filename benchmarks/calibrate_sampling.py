@@ -22,7 +22,7 @@ Two calibrations of ``diffusion`` in the model's ``config.json``, both made afte
 * ``exposure_quantiles``: the distribution ``--exposure auto`` draws R from. The script prints the
   quantiles of R over *all* train pairs of each source (``--every`` does not thin them). A ``pairs``
   source is one low-light photo per scene (SICE's rule: each scene's darkest usable frame), which is what
-  auto should imitate; a ``frames`` source also holds the brackets only 1.7x darker, which teach the
+  auto should imitate; a ``frames`` source also holds the brackets only 1.6-2.2x darker, which teach the
   exposure conditioning but are not what a user means by a low-light photo.
 
 Every pair is encoded once at its own exposure ratio. Several ``--data DIR:LAYOUT`` sources are pooled.

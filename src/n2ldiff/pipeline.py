@@ -212,9 +212,9 @@ class LowLightPipeline:
 
         ``exposure``: how much darker, R = mean(normal) / mean(low): a number (4 = two stops), a range
         ``"2:16"`` (log-uniform per image and seed) or ``"auto"`` (drawn from the distribution of R stored
-        with the model). Every image is generated once per seed. Returns N x 3 x H x W (one image or a batch; rows are
-        image-major: image 0 with every seed, then image 1, ...) or, for a list of differently sized
-        images, a list of such tensors (one per image).
+        with the model). Every image is generated once per seed. Returns N x 3 x H x W (one image or a
+        batch; rows are image-major: image 0 with every seed, then image 1, ...) or, for a list of
+        differently sized images, a list of such tensors (one per image).
         """
         seed_list = [seeds] if isinstance(seeds, int) else list(seeds)
         if not seed_list:
