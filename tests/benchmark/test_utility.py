@@ -197,6 +197,48 @@ def test_resume_reuses_runs_and_a_new_recipe_retrains(tiny_run, tiny_pairs_dir, 
     assert not longer.row("real").runs[0].cached
 
 
+class _RecordedBar:
+    """Stands in for ProgressBar: records every bar's description, unit and updates."""
+
+    made: list[_RecordedBar] = []
+
+    def __init__(self, description: str, enabled: bool = True, console=None, unit: str = "img") -> None:
+        self.description, self.enabled, self.unit, self.updates = description, enabled, unit, []
+        _RecordedBar.made.append(self)
+
+    def __enter__(self) -> _RecordedBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    def update(self, done: int, total: int | None) -> None:
+        self.updates.append((done, total))
+
+
+def test_progress_bars_count_images_over_chunks_and_training_steps(
+    tiny_pairs_dir, plain_test_dir, tmp_path, monkeypatch
+):
+    import n2ldiff.benchmark.utility as utility
+
+    monkeypatch.setattr(utility, "ProgressBar", _RecordedBar)
+    monkeypatch.setattr(utility, "SYNTHESIS_CHUNK", 3)  # 4 training pairs: chunks of 3 and 1
+    monkeypatch.setattr(_RecordedBar, "made", [])
+    config = _config(tiny_pairs_dir, plain_test_dir, tmp_path / "out", methods=["lv-random-noise"], runs=1)
+    run_utility(config, progress=True)
+    images, steps = _RecordedBar.made
+    assert (images.description, images.unit, images.enabled) == ("lv-random-noise images", "img", True)
+    done = [d for d, total in images.updates if total == 4]
+    assert done == sorted(done) and done[-1] == 4 and 3 in done and len(done) == len(images.updates)
+    assert (steps.unit, steps.updates) == ("step", [(k, TINY_RECIPE.steps) for k in range(1, TINY_RECIPE.steps + 1)])
+    # Resumed: the cached images count as done from the start, and the cached run trains nothing.
+    monkeypatch.setattr(_RecordedBar, "made", [])
+    run_utility(config, progress=True)
+    images = _RecordedBar.made[0]
+    assert sorted(set(images.updates)) == [(3, 4), (4, 4)] and images.updates[0] == (3, 4)
+    assert len(_RecordedBar.made) == 1
+
+
 def test_train_and_test_must_not_share_images(plain_test_dir, tmp_path):
     config = _config(plain_test_dir, plain_test_dir, tmp_path, train_split=None, test_split=None, methods=["none"])
     with pytest.raises(N2LDiffError, match="share"):

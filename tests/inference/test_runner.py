@@ -239,12 +239,12 @@ def test_progress_rate_is_over_the_images_finished():
     """One image every 38 s reads 0.0263 img/s, however the updates fall (not a recent-window speed)."""
     from rich.progress import Progress
 
-    from n2ldiff.inference.progress import _ImagesPerSecond
+    from n2ldiff.inference.progress import _UnitsPerSecond
 
     now = [0.0]
     bar = Progress(get_time=lambda: now[0], disable=True)
     task_id = bar.add_task("n2ldiff", total=10)
-    column = _ImagesPerSecond()
+    column = _UnitsPerSecond("img")
     assert column.render(bar.tasks[0]).plain == "- img/s"
     for _ in range(3):
         now[0] += 38.0
@@ -253,6 +253,7 @@ def test_progress_rate_is_over_the_images_finished():
     now[0] += 2.0  # a batch of four finishing together does not inflate the rate
     bar.advance(task_id, 4)
     assert column.render(bar.tasks[0]).plain == f"{7 / 116:.3g} img/s"
+    assert _UnitsPerSecond("step").render(bar.tasks[0]).plain == f"{7 / 116:.3g} step/s"
 
 
 def completed_outputs(out_dir, notify=None) -> set[str]:

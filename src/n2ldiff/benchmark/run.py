@@ -69,7 +69,7 @@ from n2ldiff.data.layouts import LAYOUTS, ImagePair, scan_pairs
 from n2ldiff.defaults import DEFAULT_SEEDS
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import Exposure, exposure_ratio
-from n2ldiff.inference.engine import Job, latest_records
+from n2ldiff.inference.engine import Job, RunEvent, latest_records
 from n2ldiff.inference.engine import run as run_engine
 from n2ldiff.inference.manifest import read_manifest, run_info
 from n2ldiff.inference.methods import N2LDIFF, load_method
@@ -328,14 +328,16 @@ def _method_outputs(
     config: BenchmarkConfig,
     progress: bool,
     exposures: Sequence[float] | None = None,
+    on_event: Callable[[RunEvent], None] | None = None,
 ) -> tuple[list[list[Tensor]], list[float], int]:
     """Every (scene, seed) output of one row through the engine's cache folder ``<cache>/<row>/``.
 
     ``exposures``: one exposure ratio per scene given to the method (the oracle rows: each pair's real R;
-    an output cached at another R is made again). Returns the outputs as cached (8 bits) per seed and
-    scene, the method's seconds per output (recorded when it was made) and how many were made now. A
-    folder made with other settings is refused unless ``config.resume`` is off (then everything is made
-    again and earlier records are forgotten).
+    an output cached at another R is made again). ``on_event``: the caller's own progress callback, in
+    place of a bar of this call's (the utility benchmark makes one row in chunks under one bar). Returns
+    the outputs as cached (8 bits) per seed and scene, the method's seconds per output (recorded when it
+    was made) and how many were made now. A folder made with other settings is refused unless
+    ``config.resume`` is off (then everything is made again and earlier records are forgotten).
     """
     folder = config.images_dir / name.replace(":", "-")  # n2ldiff@2:16 -> n2ldiff@2-16
     jobs = [
@@ -352,7 +354,7 @@ def _method_outputs(
         for i, scene in enumerate(scenes)
         for seed in config.seeds
     ]
-    with ProgressBar(name, enabled=progress) as bar:
+    with ProgressBar(name, enabled=progress and on_event is None) as bar:
         summary = run_engine(
             jobs,
             method,
@@ -361,7 +363,7 @@ def _method_outputs(
             forget_records=not config.resume,
             identity={"crop": {"size_multiple": config.size_multiple, "max_side": config.max_side}},
             hint="use --no-resume to make them again, or another --cache-dir",
-            on_event=bar,
+            on_event=on_event or bar,
         )
     if summary.failed:
         raise N2LDiffError(f"{name} failed on {summary.failed[0]}")

@@ -67,6 +67,7 @@ from n2ldiff.data.layouts import LAYOUTS, ImagePair, scan_pairs
 from n2ldiff.errors import N2LDiffError
 from n2ldiff.exposure import MAX_EXPOSURE, MIN_EXPOSURE, Exposure, exposure_ratio
 from n2ldiff.files import atomic_path, sha256_file, write_text_atomic
+from n2ldiff.inference.progress import ProgressBar
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -107,6 +108,8 @@ METRICS = (("psnr", "PSNR", True), ("ssim", "SSIM", True), ("lpips", "LPIPS", Fa
 TAKES_EXPOSURE = (N2LDIFF, DARK_CLEAN)
 #: Bump when the enhancer's network or the evaluation changes, so cached run results are not reused.
 RESULT_VERSION = 1
+# Training pairs synthesised per engine call: only a chunk's normal images are held as floats.
+SYNTHESIS_CHUNK = 16
 
 #: ``quick``: a few small images, a short recipe and two runs (an end-to-end check in about a minute).
 QUICK: dict[str, Any] = {
@@ -456,15 +459,20 @@ def _load(name: str, config: UtilityConfig) -> tuple[Any, dict[str, Any], str, b
 
 
 def _synthesise(
-    name: str, config: UtilityConfig, train: Sequence[_TrainPair], device: torch.device, say: Callable[[str], None]
+    name: str,
+    config: UtilityConfig,
+    train: Sequence[_TrainPair],
+    device: torch.device,
+    say: Callable[[str], None],
+    progress: bool = False,
 ) -> tuple[list[Tensor], dict[str, Any], dict[str, Any], str | None]:
     """One synthetic low image (uint8) per training pair through the benchmark's cache; see the module docstring."""
     from n2ldiff.benchmark.run import BenchmarkConfig, _method_outputs, _Scene
+    from n2ldiff.inference.engine import RunEvent
 
     method, settings, folder, oracle = _load(name, config)
     seed = config.synthesis_seed
-    # The benchmark's row generation (the one engine, its cache folder and resume rules), a chunk of
-    # pairs at a time so that only a chunk's normal images are held as floats.
+    # The benchmark's row generation (the one engine, its cache folder and resume rules), a chunk at a time.
     bench = BenchmarkConfig(
         data=config.train,
         layout=config.layout,
@@ -477,20 +485,28 @@ def _synthesise(
     )
     lows: list[Tensor] = []
     made, seconds = 0, 0.0
-    chunk = 16
-    for start in range(0, len(train), chunk):
-        part = train[start : start + chunk]
-        scenes = [
-            _Scene(p.name, dataclasses.replace(p.image, rgb=p.normal.float() / 255.0), p.low.float() / 255.0)
-            for p in part
-        ]
-        outs, times, n_new = _method_outputs(
-            folder, method, scenes, bench, False, [p.ratio for p in part] if oracle else None
-        )
-        lows += [_to_uint8(o) for o in outs[0]]
-        made += n_new
-        seconds += sum(t for t in times if math.isfinite(t)) if n_new else 0.0
-        say(f"{name}: {min(start + chunk, len(train))}/{len(train)} training images synthesised")
+    chunk = SYNTHESIS_CHUNK
+    with ProgressBar(f"{name} images", enabled=progress) as bar:
+        for start in range(0, len(train), chunk):
+            part = train[start : start + chunk]
+            scenes = [
+                _Scene(p.name, dataclasses.replace(p.image, rgb=p.normal.float() / 255.0), p.low.float() / 255.0)
+                for p in part
+            ]
+
+            def on_event(event: RunEvent, first: int = start, size: int = len(part)) -> None:
+                # The engine counts only this chunk's outputs still to make; cached ones are already done.
+                bar.update(first + size - event.total + event.done, len(train))
+
+            outs, times, n_new = _method_outputs(
+                folder, method, scenes, bench, False, [p.ratio for p in part] if oracle else None, on_event
+            )
+            lows += [_to_uint8(o) for o in outs[0]]
+            made += n_new
+            seconds += sum(t for t in times if math.isfinite(t)) if n_new else 0.0
+            bar.update(min(start + chunk, len(train)), len(train))
+            if not progress:  # the bar shows the count; a line printed under a live bar would garble it
+                say(f"{name}: {min(start + chunk, len(train))}/{len(train)} training images synthesised")
     cache_dir = config.images_dir / folder.replace(":", "-")
     info = {
         "cache": str(cache_dir),
@@ -571,6 +587,7 @@ def _train_row(
     lpips: Any,
     device: torch.device,
     say: Callable[[str], None],
+    progress: bool = False,
 ) -> list[RunResult]:
     """Train and evaluate one enhancer per seed; results already on disk with the same key are reused."""
     recipe = config.recipe
@@ -601,9 +618,13 @@ def _train_row(
                 continue
         t0 = time.perf_counter()
         losses: list[float] = []
-        model = train_enhancer(
-            lows, normals, recipe, seed, device, progress=lambda _s, loss, into=losses: into.append(loss)
-        )
+        with ProgressBar(f"{name} seed {seed}", enabled=progress, unit="step") as bar:
+
+            def on_step(step: int, loss: float, into: list[float] = losses, shown: ProgressBar = bar) -> None:
+                into.append(loss)
+                shown.update(step, recipe.steps)
+
+            model = train_enhancer(lows, normals, recipe, seed, device, progress=on_step)
         train_seconds = time.perf_counter() - t0
         t0 = time.perf_counter()
         metrics = _evaluate(model, test, recipe, lpips, device)
@@ -672,19 +693,25 @@ def _resolve_device(device: str) -> torch.device:
     return resolve(device)
 
 
-def run_utility(config: UtilityConfig, log: Callable[[str], None] | None = None) -> UtilityResult:
-    """Train the enhancer on every row's training pairs and test it on real low light; see the module docstring."""
+def run_utility(
+    config: UtilityConfig, log: Callable[[str], None] | None = None, progress: bool = False
+) -> UtilityResult:
+    """Train the enhancer on every row's training pairs and test it on real low light; see the module docstring.
+
+    ``log`` receives one line per step; ``progress`` draws bars on stderr (images synthesised per row,
+    training steps per enhancer run).
+    """
     say = log or (lambda _msg: None)
     threads_before = torch.get_num_threads()
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     try:
-        return _run(config, say)
+        return _run(config, say, progress)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _run(config: UtilityConfig, say: Callable[[str], None]) -> UtilityResult:
+def _run(config: UtilityConfig, say: Callable[[str], None], progress: bool) -> UtilityResult:
     from n2ldiff.files import make_output_dir
     from n2ldiff.inference.manifest import run_info
     from n2ldiff.metrics.fidelity import LPIPS
@@ -729,11 +756,11 @@ def _run(config: UtilityConfig, say: Callable[[str], None]) -> UtilityResult:
             settings: dict[str, Any] = {"training lows": "the real low images of the training pairs"}
             synthesis: dict[str, Any] = {}
         else:
-            lows, settings, synthesis, weights[name] = _synthesise(name, config, train, device, say)
+            lows, settings, synthesis, weights[name] = _synthesise(name, config, train, device, say, progress)
             say(f"{name}: {synthesis['made']} training images synthesised ({synthesis['cached']} cached) "
                 f"in {time.perf_counter() - t0:.0f} s")  # fmt: skip
         data_key = {"train_normals": normals_key, "train_lows": _digest(lows), "test": test_key}
-        runs = _train_row(name, lows, train, test, data_key, config, lpips, device, say)
+        runs = _train_row(name, lows, train, test, data_key, config, lpips, device, say, progress)
         rows.append(RowResult(name, "trained", settings, runs, synthesis))
         timings[name] = round(time.perf_counter() - t0, 3)
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from n2ldiff.cli.app import DEVICE_HELP, SAMPLER_HELP, app, console, user_errors
+from n2ldiff.cli.app import DEVICE_HELP, SAMPLER_HELP, app, console, progress_option, user_errors
 
 # The default rows (n2ldiff.benchmark.utility.DEFAULT_METHODS; spelled out here so --help imports no torch).
 DEFAULT_ROWS = (
@@ -60,6 +60,7 @@ def utility(
     device: str = typer.Option("auto", help=DEVICE_HELP),
     threads: int | None = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
     quick: bool = typer.Option(False, "--quick", help="A small end-to-end check (about a minute on a CPU)."),
+    progress: bool = progress_option(),
 ) -> None:
     """Does an enhancer trained on each method's synthetic pairs work on real low-light photos?"""
     import dataclasses
@@ -102,7 +103,7 @@ def utility(
         threads=threads,
         quick=quick,
     )
-    result = run_utility(config, log=lambda msg: console.print(msg, highlight=False))
+    result = run_utility(config, log=lambda msg: console.print(msg, highlight=False), progress=progress)
     paths = write_utility_report(result)
     for what, path in paths.items():
         console.print(f"{what}: {path}", highlight=False)

@@ -1,8 +1,9 @@
 """The progress bar of the command line (Rich, on stderr), fed by the engine's ``RunEvent``s.
 
 ``ProgressBar`` is a context manager and a callback: pass it as ``on_event`` to the engine, or call
-``update(done, total)`` (the dataset builders report counts over all their shards). It shows images/s
-and the remaining time, and prints failed outputs above the bar as they happen.
+``update(done, total)`` (the dataset builders report counts over all their shards; the utility benchmark
+reports training steps with ``unit="step"``). It shows units/s and the remaining time, and prints failed
+outputs above the bar as they happen.
 """
 
 from __future__ import annotations
@@ -27,26 +28,32 @@ from n2ldiff.inference.engine import RunEvent
 __all__ = ["ProgressBar"]
 
 
-class _ImagesPerSecond(ProgressColumn):
-    """Images finished over the time since the run started (Rich's own speed only spans recent updates)."""
+class _UnitsPerSecond(ProgressColumn):
+    """Units finished over the time since the run started (Rich's own speed only spans recent updates)."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
 
     def render(self, task: Task) -> Text:
         elapsed = task.elapsed
         if not task.completed or not elapsed:
-            return Text("- img/s", style="progress.data.speed")
-        return Text(f"{task.completed / elapsed:.3g} img/s", style="progress.data.speed")
+            return Text(f"- {self.unit}/s", style="progress.data.speed")
+        return Text(f"{task.completed / elapsed:.3g} {self.unit}/s", style="progress.data.speed")
 
 
 class ProgressBar:
     """``with ProgressBar("generate", enabled=progress) as bar: run(..., on_event=bar)``."""
 
-    def __init__(self, description: str, enabled: bool = True, console: Console | None = None) -> None:
+    def __init__(
+        self, description: str, enabled: bool = True, console: Console | None = None, unit: str = "img"
+    ) -> None:
         self.enabled = enabled
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            _ImagesPerSecond(),
+            _UnitsPerSecond(unit),
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
