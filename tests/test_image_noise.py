@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from n2ldiff.image_noise import box_mean, normal_noise_std, selection_quantile
+from n2ldiff.image_noise import box_mean, local_std, normal_noise_std, selection_quantile
 from tests.metrics.test_artifacts import smooth_scene
 
 
@@ -36,3 +36,10 @@ def test_box_mean_equals_average_pooling():
     x = torch.rand(2, 3, 20, 30, generator=torch.Generator().manual_seed(0))
     for size in (3, 7):
         torch.testing.assert_close(box_mean(x, size), F.avg_pool2d(x, size, stride=1), atol=1e-6, rtol=0)
+
+
+def test_local_std_equals_the_std_of_each_reflect_padded_window():
+    x = torch.rand(2, 3, 9, 11, dtype=torch.float64)
+    windows = F.unfold(F.pad(x, (2, 2, 2, 2), mode="reflect"), 5)  # N x (C*25) x (H*W)
+    expected = windows.view(2, 3, 25, 9 * 11).std(dim=2, unbiased=False).view(2, 3, 9, 11)
+    torch.testing.assert_close(local_std(x, 5), expected)

@@ -43,15 +43,19 @@ def box_residual(image: Tensor, size: int = 3) -> Tensor:
     return out if batched else out[0]
 
 
+def local_std(x: Tensor, size: int) -> Tensor:
+    """N x C x H x W -> the (population) std of every size x size window around each pixel, reflect-padded."""
+    pad = size // 2
+    padded = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    mean = box_mean(padded, size)
+    return (box_mean(padded**2, size) - mean**2).clamp_min(0).sqrt()
+
+
 def flat_mask(normal: Tensor, quantile: float = 0.2, size: int = 7) -> Tensor:
     """H x W bool: pixels whose local (size x size) std in the normal image's gray is in the lowest
     ``quantile``, away from black and clipped pixels."""
     g = gray(normal.reshape(-1, *normal.shape[-3:])[0])[None]
-    pad = size // 2
-    padded = F.pad(g, (pad, pad, pad, pad), mode="reflect")
-    mean = box_mean(padded, size)
-    var = (box_mean(padded**2, size) - mean**2).clamp_min(0)
-    std = var.sqrt()[0, 0]
+    std = local_std(g, size)[0, 0]
     usable = (g[0, 0] > 2 / 255) & (g[0, 0] < 250 / 255)
     if not bool(usable.any()):
         usable = torch.ones_like(usable)

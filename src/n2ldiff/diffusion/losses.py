@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from n2ldiff.diffusion.process import CenterShiftedDiffusion, from_model_range
+from n2ldiff.image_noise import box_residual, gray, local_std
 
 Perceptual = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -31,19 +32,9 @@ class LossTerms:
     perceptual: torch.Tensor
 
 
-def high_pass(x: torch.Tensor) -> torch.Tensor:
-    """x minus its 3x3 mean (reflect-padded): for i.i.d. noise of std s its std is s sqrt(8/9)."""
-    return x - F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="reflect"), 3, stride=1)
-
-
 def flat_weight(image: torch.Tensor, threshold: float = 0.015, size: int = 5) -> torch.Tensor:
     """B x 1 x H x W: 1 where the image's gray is locally flat (size x size std below ``threshold``)."""
-    gray = image.mean(dim=1, keepdim=True)
-    pad = size // 2
-    padded = F.pad(gray, (pad, pad, pad, pad), mode="reflect")
-    mean = F.avg_pool2d(padded, size, stride=1)
-    var = (F.avg_pool2d(padded**2, size, stride=1) - mean**2).clamp_min(0)
-    return (var.sqrt() < threshold).to(image.dtype)
+    return (local_std(gray(image), size) < threshold).to(image.dtype)
 
 
 def noise_level_nll(log_std: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
@@ -55,8 +46,8 @@ def noise_level_nll(log_std: torch.Tensor, residual: torch.Tensor, weight: torch
     errors, which are not sensor noise. Constants are dropped.
     """
     log_std = log_std.clamp(-12.0, 2.0)
-    var = (8 / 9) * torch.exp(2 * log_std)
-    nll = 0.5 * high_pass(residual) ** 2 / var + log_std
+    var = (8 / 9) * torch.exp(2 * log_std)  # the 3x3 box residual of i.i.d. noise of std s has std s sqrt(8/9)
+    nll = 0.5 * box_residual(residual) ** 2 / var + log_std
     if weight is None:
         return nll.mean()
     weight = weight.expand_as(nll)
