@@ -8,7 +8,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from n2ldiff.errors import N2LDiffError
-from n2ldiff.metrics.fidelity import LPIPS, pad_or_crop_to_multiple, psnr, ssim
+from n2ldiff.metrics.fidelity import LPIPS, PairedReference, pad_or_crop_to_multiple, psnr, ssim
 
 
 def _pair(seed: int, n: int = 2, h: int = 37, w: int = 45) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,3 +95,33 @@ def test_lpips_calibration(net: str, lpips_weights_dir, calibration) -> None:
     assert model(imgs["ref"], imgs["ref"]).item() == pytest.approx(0.0, abs=1e-7)
     batch = model(torch.cat([imgs["ref"], imgs["ref"]]), torch.cat([imgs["p0"], imgs["p1"]]))
     assert batch.tolist() == pytest.approx([d0, d1], abs=1e-5)
+
+
+def test_a_paired_reference_gives_the_plain_metrics(lpips_weights_dir, calibration) -> None:
+    """Prepared once, the reference scores each candidate as skimage's SSIM, psnr and the calibrated LPIPS do."""
+    imgs = calibration["images"]
+    reproduced = calibration["expected"]["reproduced"]["alex"]
+    model = LPIPS("alex", lpips_weights_dir)
+    reference = PairedReference(imgs["ref"], model)
+    for name in ("p0", "p1"):
+        candidate = imgs[name]
+        assert reference.lpips(candidate).item() == pytest.approx(reproduced[f"ref_{name}_full"], abs=1e-4)
+        with torch.no_grad():
+            assert reference.lpips(model.features(candidate)).item() == pytest.approx(
+                reference.lpips(candidate).item(), abs=1e-7
+            )
+        skimage_ssim = structural_similarity(
+            _hwc(candidate[0]),
+            _hwc(imgs["ref"][0]),
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1.0,
+            channel_axis=2,
+        )
+        assert reference.ssim(candidate).item() == pytest.approx(skimage_ssim, abs=1e-5)
+        assert reference.psnr(candidate).item() == pytest.approx(psnr(candidate, imgs["ref"]).item())
+    with pytest.raises(N2LDiffError):
+        reference.ssim(imgs["ref"][..., :-1])
+    with pytest.raises(N2LDiffError, match="without an LPIPS"):
+        PairedReference(imgs["ref"]).lpips(imgs["p0"])

@@ -17,6 +17,7 @@ from n2ldiff.metrics.realism import (
     checkerboard_regions,
     colour_statistics,
     diversity,
+    diversity_of_features,
     fid_kid,
     inception_features,
     nlf_distance,
@@ -181,6 +182,8 @@ def test_diversity(lpips_weights_dir) -> None:
     manual = (lp(samples[0], samples[1]) + lp(samples[0], samples[2]) + lp(samples[1], samples[2])) / 3
     torch.testing.assert_close(div, manual)
     assert diversity([base, base.clone()], lp).abs().max() < 1e-6
+    with torch.no_grad():
+        torch.testing.assert_close(diversity_of_features([lp.features(s) for s in samples], lp), manual)
     with pytest.raises(N2LDiffError):
         diversity([base], lp)
 

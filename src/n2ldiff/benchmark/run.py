@@ -75,7 +75,7 @@ from n2ldiff.inference.manifest import read_manifest, run_info
 from n2ldiff.inference.methods import N2LDIFF, load_method
 from n2ldiff.inference.progress import ProgressBar
 from n2ldiff.metrics.artifacts import blotch_ratio, checkerboard_ratio, seed_noise_ratio
-from n2ldiff.metrics.fidelity import LPIPS, pad_or_crop_to_multiple, psnr, ssim
+from n2ldiff.metrics.fidelity import LPIPS, PairedReference, pad_or_crop_to_multiple
 from n2ldiff.metrics.realism import (
     DARK_CLEAN,
     NORMAL,
@@ -85,7 +85,7 @@ from n2ldiff.metrics.realism import (
     assess_statistic,
     checkerboard_regions,
     colour_statistics,
-    diversity,
+    diversity_of_features,
     fid_kid,
     inception_features,
     nlf_distance,
@@ -540,15 +540,25 @@ def run_benchmark(
         "real low": [scenes[i].low for i in example_idx],
     }
 
-    def paired(group: GroupResult, outs_by_seed: list[list[Tensor]]) -> None:
-        for outs in outs_by_seed:
-            p_, s_, l_ = [], [], []
-            for out, scene in zip(outs, scenes, strict=True):
-                a, b = out[None].to(device), scene.low[None].to(device)
-                p_.append(float(psnr(a, b)[0]))
-                s_.append(float(ssim(a, b)[0]))
+    def paired(group: GroupResult, outs_by_seed: list[list[Tensor]], with_diversity: bool = False) -> None:
+        """PSNR/SSIM/LPIPS of every seed's output against the real low image, and the seeds' diversity.
+
+        Scene by scene, so the real image's SSIM moments and every image's LPIPS features are computed once.
+        """
+        per_seed: list[tuple[list[float], list[float], list[float]]] = [([], [], []) for _ in outs_by_seed]
+        for i, scene in enumerate(scenes):
+            reference = PairedReference(scene.low[None].to(device), lpips)
+            features = []
+            for outs, (p_, s_, l_) in zip(outs_by_seed, per_seed, strict=True):
+                a = outs[i][None].to(device)
+                p_.append(float(reference.psnr(a)[0]))
+                s_.append(float(reference.ssim(a)[0]))
                 with torch.no_grad():
-                    l_.append(float(lpips(a, b)[0]))
+                    features.append(lpips.features(a))
+                l_.append(float(reference.lpips(features[-1])[0]))
+            if with_diversity:
+                group.diversity.append(float(diversity_of_features(features, lpips)[0]))
+        for p_, s_, l_ in per_seed:
             group.psnr.append(p_)
             group.ssim.append(s_)
             group.lpips.append(l_)
@@ -627,14 +637,9 @@ def run_benchmark(
             settings=method_settings,
             weights_sha256=method.weights_sha256,
         )
-        paired(g, outs_by_seed)
+        paired(g, outs_by_seed, with_diversity=len(config.seeds) >= 2)
         artifacts(g, outs_by_seed)
         per_scene = [[outs_by_seed[si][i] for si in range(len(config.seeds))] for i in range(len(scenes))]
-        if len(config.seeds) >= 2:
-            for outs in per_scene:
-                with torch.no_grad():
-                    d = diversity([o[None].to(device) for o in outs], lpips)
-                g.diversity.append(float(d[0]))
         measures[name] = measure(per_scene)
         examples[name] = [outs_by_seed[0][i] for i in example_idx]
         groups.append(g)

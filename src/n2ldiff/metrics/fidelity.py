@@ -57,28 +57,36 @@ def _gaussian_kernel(size: int, sigma: float, device: torch.device) -> Tensor:
     return g / g.sum()
 
 
-def ssim(a: Tensor, b: Tensor, data_range: float = 1.0) -> Tensor:
-    """Per-image SSIM (shape N), Gaussian window 11 / sigma 1.5, mean over valid pixels then channels."""
-    _check_pair(a, b)
-    if min(a.shape[-2:]) < SSIM_WINDOW:
-        raise N2LDiffError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW}, got {tuple(a.shape[-2:])}")
-    x, y = a.double(), b.double()
+def _ssim_blur(x: Tensor) -> Tensor:
+    """The 11×11 Gaussian window's weighted mean (valid region), separable, per channel; x is float64."""
     c = x.shape[1]
     g = _gaussian_kernel(SSIM_WINDOW, SSIM_SIGMA, x.device)
-    kh = g.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
-    kv = g.view(1, 1, -1, 1).repeat(c, 1, 1, 1)
+    x = F.conv2d(x, g.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+    return F.conv2d(x, g.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c)
 
-    def blur(t: Tensor) -> Tensor:
-        return F.conv2d(F.conv2d(t, kh, groups=c), kv, groups=c)
 
-    mx, my = blur(x), blur(y)
-    vx = blur(x * x) - mx * mx
-    vy = blur(y * y) - my * my
-    cxy = blur(x * y) - mx * my
+def _ssim_moments(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(image in float64, its local mean, its local variance): what SSIM needs of one image alone."""
+    if min(x.shape[-2:]) < SSIM_WINDOW:
+        raise N2LDiffError(f"SSIM needs images of at least {SSIM_WINDOW}×{SSIM_WINDOW}, got {tuple(x.shape[-2:])}")
+    x = x.double()
+    mean = _ssim_blur(x)
+    return x, mean, _ssim_blur(x * x) - mean * mean
+
+
+def _ssim_from_moments(a: tuple[Tensor, Tensor, Tensor], b: tuple[Tensor, Tensor, Tensor], data_range: float) -> Tensor:
+    (x, mx, vx), (y, my, vy) = a, b
+    cxy = _ssim_blur(x * y) - mx * my
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
     smap = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return smap.mean(dim=(2, 3)).mean(dim=1).float()
+
+
+def ssim(a: Tensor, b: Tensor, data_range: float = 1.0) -> Tensor:
+    """Per-image SSIM (shape N), Gaussian window 11 / sigma 1.5, mean over valid pixels then channels."""
+    _check_pair(a, b)
+    return _ssim_from_moments(_ssim_moments(a), _ssim_moments(b), data_range)
 
 
 def pad_or_crop_to_multiple(x: Tensor, multiple: int = 32, mode: str = "crop") -> Tensor:
@@ -131,13 +139,54 @@ class LPIPS(nn.Module):
         self.eval()
         self.requires_grad_(False)
 
-    def forward(self, a: Tensor, b: Tensor) -> Tensor:
-        _check_pair(a, b)
-        feats_a = self.backbone(((a.float() * 2 - 1) - self.shift) / self.scale)
-        feats_b = self.backbone(((b.float() * 2 - 1) - self.shift) / self.scale)
-        total = torch.zeros(a.shape[0], device=a.device)
-        for lin, fa, fb in zip(self.lins, feats_a, feats_b, strict=True):
-            na = fa / (fa.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
-            nb = fb / (fb.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10)
+    def features(self, x: Tensor) -> list[Tensor]:
+        """The five taps' feature maps of N×3×H×W images in [0, 1], unit-normalised over channels."""
+        feats = self.backbone(((x.float() * 2 - 1) - self.shift) / self.scale)
+        return [f / (f.pow(2).sum(dim=1, keepdim=True).sqrt() + 1e-10) for f in feats]
+
+    def distance(self, feats_a: list[Tensor], feats_b: list[Tensor]) -> Tensor:
+        """LPIPS (shape N) between two images given as their ``features``."""
+        total = torch.zeros(feats_a[0].shape[0], device=feats_a[0].device)
+        for lin, na, nb in zip(self.lins, feats_a, feats_b, strict=True):
             total = total + lin((na - nb).pow(2)).mean(dim=(1, 2, 3))
         return total
+
+    def forward(self, a: Tensor, b: Tensor) -> Tensor:
+        _check_pair(a, b)
+        return self.distance(self.features(a), self.features(b))
+
+
+class PairedReference:
+    """One reference image (N×3×H×W in [0, 1]) prepared once for PSNR, SSIM and LPIPS against many candidates.
+
+    The benchmark compares every row and seed with the same real low image: its SSIM moments and LPIPS
+    features are computed here once (half of LPIPS's work and two of SSIM's five blurs per comparison).
+    Each method equals the plain metric of ``(candidate, reference)``.
+    """
+
+    def __init__(self, reference: Tensor, lpips: LPIPS | None = None) -> None:
+        if reference.ndim != 4 or reference.shape[1] != 3:
+            raise N2LDiffError(f"expected N×3×H×W images, got shape {tuple(reference.shape)}")
+        self.reference = reference
+        self._moments = _ssim_moments(reference)
+        self._lpips = lpips
+        self._features: list[Tensor] | None = None
+
+    def psnr(self, candidate: Tensor) -> Tensor:
+        return psnr(candidate, self.reference)
+
+    def ssim(self, candidate: Tensor, data_range: float = 1.0) -> Tensor:
+        _check_pair(candidate, self.reference)
+        return _ssim_from_moments(_ssim_moments(candidate), self._moments, data_range)
+
+    @torch.no_grad()
+    def lpips(self, candidate: Tensor | list[Tensor]) -> Tensor:
+        """LPIPS to the reference of a candidate image, or of its ``LPIPS.features`` when the caller reuses them."""
+        if self._lpips is None:
+            raise N2LDiffError("this reference was prepared without an LPIPS network")
+        if isinstance(candidate, Tensor):
+            _check_pair(candidate, self.reference)
+            candidate = self._lpips.features(candidate)
+        if self._features is None:
+            self._features = self._lpips.features(self.reference)
+        return self._lpips.distance(candidate, self._features)

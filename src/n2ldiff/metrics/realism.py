@@ -327,15 +327,17 @@ def colour_statistics(
 
 def diversity(samples: Sequence[Tensor], lpips: LPIPS) -> Tensor:
     """Per-image mean pairwise LPIPS over the K >= 2 samples (one N×3×H×W batch per seed)."""
-    if len(samples) < 2:
-        raise N2LDiffError(f"diversity needs at least 2 samples per image, got {len(samples)}")
-    total = torch.zeros(samples[0].shape[0], device=samples[0].device)
-    pairs = 0
-    for i in range(len(samples)):
-        for j in range(i + 1, len(samples)):
-            total = total + lpips(samples[i], samples[j])
-            pairs += 1
-    return total / pairs
+    with torch.no_grad():
+        return diversity_of_features([lpips.features(s) for s in samples], lpips)
+
+
+def diversity_of_features(features: Sequence[list[Tensor]], lpips: LPIPS) -> Tensor:
+    """``diversity`` from each sample's ``LPIPS.features`` (computed once per sample, not once per pair)."""
+    if len(features) < 2:
+        raise N2LDiffError(f"diversity needs at least 2 samples per image, got {len(features)}")
+    pairs = [(i, j) for i in range(len(features)) for j in range(i + 1, len(features))]
+    with torch.no_grad():
+        return sum(lpips.distance(features[i], features[j]) for i, j in pairs) / len(pairs)
 
 
 # --------------------------------------------------------------------------------------------------
